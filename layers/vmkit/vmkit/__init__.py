@@ -1,0 +1,1 @@
+"""VMKit: the domain package shared by every Lambda function (deployed as a layer)."""

@@ -1,0 +1,1 @@
+"""The embedded default: the whole control plane on one machine, offline."""
