@@ -1,0 +1,34 @@
+# The README's two commands are `make demo` and `make test`; everything depends on setup.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+NODE_TOOLS := tools/node_modules/.installed
+
+.PHONY: setup test lint bench demo agent clean
+
+setup: $(STAMP) $(NODE_TOOLS)
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+$(NODE_TOOLS): tools/package.json tools/package-lock.json
+	npm ci --prefix tools --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: setup
+	$(VENV)/bin/pytest -n 2
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/sam validate --lint --template template.yaml
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) tools/node_modules .aws-sam .vmkit
