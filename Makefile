@@ -27,6 +27,8 @@ lint: setup
 	$(VENV)/bin/cfn-lint template.yaml
 	$(VENV)/bin/sam validate --lint --template template.yaml
 
+export SAM_CLI_TELEMETRY := 0
+
 bench: setup
 	$(PY) -m bench
 

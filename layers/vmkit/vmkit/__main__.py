@@ -1,0 +1,5 @@
+import sys
+
+from vmkit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,55 @@
+"""Identifiers: prefixed, time-ordered ULIDs (`env_01J…`).
+
+The prefix tells a human or an agent what an id points at, and lets every route
+reject an id of the wrong kind with a clear message before touching DynamoDB.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ulid import ULID
+
+from vmkit.errors import InvalidInput
+
+PREFIXES = {
+    "workspace": "ws",
+    "user": "usr",
+    "compute_target": "tgt",
+    "repo": "repo",
+    "environment": "env",
+    "instance": "ins",
+    "deploy": "dep",
+    "audit": "evt",
+    "call": "call",
+}
+
+_ULID = r"[0-9A-HJKMNP-TV-Z]{26}"
+_PATTERNS = {kind: re.compile(rf"^{prefix}_{_ULID}$") for kind, prefix in PREFIXES.items()}
+
+
+def new_id(kind: str) -> str:
+    return f"{PREFIXES[kind]}_{ULID()}"
+
+
+def check_id(kind: str, value: str) -> str:
+    """Refuse a malformed id with a message that says what an id of this kind looks like."""
+    if not isinstance(value, str) or not _PATTERNS[kind].match(value):
+        raise InvalidInput(
+            f"{value!r} is not a valid {kind.replace('_', ' ')} id "
+            f"(expected '{PREFIXES[kind]}_' followed by 26 characters)",
+            code="invalid_id",
+        )
+    return value
+
+
+def id_pattern(kind: str) -> str:
+    return _PATTERNS[kind].pattern
+
+
+_SLUG_CHARS = re.compile(r"[^a-z0-9]+")
+
+
+def slugify(text: str, max_len: int = 40) -> str:
+    slug = _SLUG_CHARS.sub("-", text.lower()).strip("-")
+    return slug[:max_len].rstrip("-") or "app"

@@ -1,0 +1,323 @@
+"""The domain's records, as stored in DynamoDB.
+
+These are the internal shapes: some hold sealed secrets (`EncryptedValue`) and
+credential hashes. What callers see is in `vmkit.schemas`, which never carries
+either, so a route cannot leak a ciphertext by returning the wrong model.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vmkit.errors import Conflict
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Record(BaseModel):
+    """A row of the single table: `kind` names its sort-key prefix (`ENV`, `DEPLOY` …)."""
+
+    kind: ClassVar[str]
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    workspace_id: str
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    # Optimistic concurrency: every update is conditional on the version it read.
+    version: int = 0
+
+
+class EncryptedValue(BaseModel):
+    """A KMS envelope: data key sealed by KMS, payload sealed by AES-256-GCM."""
+
+    v: Literal[1] = 1
+    edk: str  # base64 of the KMS-encrypted data key
+    nonce: str  # base64, 96 bits, fresh per seal
+    ct: str  # base64 of ciphertext || GCM tag
+
+
+# --- people and access ---------------------------------------------------------------
+
+
+class Role(StrEnum):
+    owner = "owner"
+    admin = "admin"
+    deployer = "deployer"
+    viewer = "viewer"
+
+
+class Scope(StrEnum):
+    read = "read"
+    deploy = "deploy"
+    admin = "admin"
+
+
+# Each scope includes the ones before it: admin can deploy, deploy can read.
+SCOPE_RANK = {Scope.read: 0, Scope.deploy: 1, Scope.admin: 2}
+ROLE_SCOPE = {
+    Role.owner: Scope.admin,
+    Role.admin: Scope.admin,
+    Role.deployer: Scope.deploy,
+    Role.viewer: Scope.read,
+}
+
+
+class Workspace(Record):
+    kind: ClassVar[str] = "WORKSPACE"
+    name: str
+    slug: str
+    personal_for: str | None = None  # user id, for the workspace made at first login
+
+
+class User(BaseModel):
+    id: str
+    github_id: int | None = None
+    login: str
+    name: str | None = None
+    email: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Member(Record):
+    kind: ClassVar[str] = "MEMBER"
+    # id is the user id: one membership per user per workspace.
+    login: str
+    role: Role
+
+
+class HashedSecret(BaseModel):
+    """A credential's verifier: salted SHA-256 of a high-entropy secret, never the secret."""
+
+    salt: str
+    digest: str
+
+
+class ApiKey(Record):
+    kind: ClassVar[str] = "KEY"
+    # id is the key id embedded in the key (`vmk_{id}_{secret}`).
+    name: str
+    scopes: list[Scope]
+    environment_ids: list[str] = Field(default_factory=list)  # empty: all environments
+    verifier: HashedSecret
+    created_by: str
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+    expires_at: int | None = None  # TTL (epoch seconds) once revoked, to clean up
+
+    @property
+    def top_scope(self) -> Scope:
+        return max(self.scopes, key=SCOPE_RANK.__getitem__)
+
+
+class Session(Record):
+    kind: ClassVar[str] = "SESSION"
+    user_id: str
+    verifier: HashedSecret
+    expires_at: int
+
+
+# --- what gets deployed, and where ---------------------------------------------------
+
+
+class Provider(StrEnum):
+    hetzner = "hetzner"
+    digitalocean = "digitalocean"
+    local = "local"
+
+
+class ComputeTarget(Record):
+    kind: ClassVar[str] = "TARGET"
+    name: str
+    provider: Provider
+    token: EncryptedValue | None = None  # `local` needs none
+    token_hint: str | None = None
+    default_region: str
+    deploy_public_key: str | None = None  # ed25519, OpenSSH format
+    deploy_private_key: EncryptedValue | None = None
+
+
+class OnboardingState(StrEnum):
+    not_started = "not_started"
+    pr_open = "pr_open"
+    merged = "merged"
+    already_onboarded = "already_onboarded"
+
+
+class Repo(Record):
+    kind: ClassVar[str] = "REPO"
+    owner: str
+    name: str
+    slug: str
+    github_repo_id: int | None = None
+    installation_id: int | None = None
+    default_branch: str = "main"
+    scan: dict[str, Any] | None = None
+    onboarding: OnboardingState = OnboardingState.not_started
+    onboarding_pr_number: int | None = None
+    onboarding_pr_url: str | None = None
+    generation: dict[str, Any] | None = None  # model, prompt version, token usage
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+class EnvVar(BaseModel):
+    name: str
+    secret: bool = False
+    value: str | None = None  # plain values only
+    sealed: EncryptedValue | None = None  # secret values only
+
+
+class Environment(Record):
+    kind: ClassVar[str] = "ENV"
+    repo_id: str
+    name: str
+    slug: str
+    compute_target_id: str
+    server_type: str
+    region: str
+    hostname: str
+    env_vars: list[EnvVar] = Field(default_factory=list)
+    instance_id: str | None = None
+    active_deploy_id: str | None = None
+    deleting: bool = False
+
+
+class InstanceStatus(StrEnum):
+    provisioning = "provisioning"
+    running = "running"
+    destroying = "destroying"
+    destroyed = "destroyed"
+    error = "error"
+
+
+class Instance(Record):
+    kind: ClassVar[str] = "INSTANCE"
+    environment_id: str
+    compute_target_id: str
+    provider: Provider
+    provider_server_id: str | None = None
+    ip: str | None = None
+    server_type: str
+    region: str
+    status: InstanceStatus = InstanceStatus.provisioning
+    agent_token_id: str | None = None
+    agent_verifier: HashedSecret | None = None
+    agent_connected: bool = False
+    agent_version: str | None = None
+    agent_info: dict[str, Any] = Field(default_factory=dict)
+    connection_id: str | None = None
+    connected_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    metrics: dict[str, Any] | None = None
+    metrics_at: datetime | None = None
+    hardened_at: datetime | None = None
+
+
+# --- deploys ---------------------------------------------------------------------------
+
+
+class DeployStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    waiting_for_pr = "waiting_for_pr"
+    waiting_for_agent = "waiting_for_agent"
+    waiting_for_harden = "waiting_for_harden"
+    waiting_for_workflow = "waiting_for_workflow"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+    @property
+    def waiting(self) -> bool:
+        return self.value.startswith("waiting_")
+
+
+TERMINAL_STATUSES = frozenset({DeployStatus.succeeded, DeployStatus.failed, DeployStatus.cancelled})
+_ACTIVE_NEXT = frozenset(DeployStatus) - {DeployStatus.queued}
+ALLOWED_TRANSITIONS: dict[DeployStatus, frozenset[DeployStatus]] = {
+    DeployStatus.queued: frozenset(
+        {DeployStatus.running, DeployStatus.failed, DeployStatus.cancelled}
+    ),
+    **{s: _ACTIVE_NEXT for s in DeployStatus if s is not DeployStatus.queued},
+    **{s: frozenset() for s in TERMINAL_STATUSES},
+}
+
+
+class StepRecord(BaseModel):
+    name: str
+    status: Literal["started", "succeeded", "failed", "waiting", "skipped"]
+    at: datetime = Field(default_factory=utcnow)
+    detail: str | None = None
+
+
+class DeployFailure(BaseModel):
+    step: str
+    reason: str
+
+
+class Deploy(Record):
+    kind: ClassVar[str] = "DEPLOY"
+    environment_id: str
+    repo_id: str
+    ref: str
+    commit_sha: str | None = None
+    status: DeployStatus = DeployStatus.queued
+    steps: list[StepRecord] = Field(default_factory=list)
+    failure: DeployFailure | None = None
+    execution_arn: str | None = None
+    workflow_run_id: int | None = None
+    run_url: str | None = None
+    url: str | None = None
+    requested_by: str
+    interface: str
+    deadline_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    def transition(self, status: DeployStatus) -> None:
+        """Move along the status machine; a terminal deploy never changes again."""
+        if status is self.status and not status.terminal:
+            return
+        if status not in ALLOWED_TRANSITIONS[self.status]:
+            raise Conflict(
+                f"deploy {self.id} is {self.status.value} and cannot become {status.value}",
+                code="invalid_transition",
+            )
+        self.status = status
+        if status.terminal:
+            self.finished_at = utcnow()
+
+
+# --- audit -----------------------------------------------------------------------------
+
+
+class Interface(StrEnum):
+    rest = "rest"
+    mcp = "mcp"
+    cli = "cli"
+    webhook = "webhook"
+    agent = "agent"
+    system = "system"
+
+
+class AuditEvent(Record):
+    kind: ClassVar[str] = "AUDIT"
+    actor: str  # user id, "key:<id>", "github", "system"
+    key_id: str | None = None
+    interface: Interface
+    action: str  # "environment.create"
+    target_type: str
+    target_id: str
+    details: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from vmkit.ids import id_pattern
+from vmkit.rest.deps import Cursor, DeployIdPath, DepsDep, Limit, PrincipalDep
+from vmkit.schemas import DeployPublic, ListOf
+from vmkit.services import deploys
+
+router = APIRouter(prefix="/api/deploys", tags=["deploys"])
+
+
+@router.get("", name="list_deploys")
+def list_deploys(
+    deps: DepsDep,
+    principal: PrincipalDep,
+    environment_id: Annotated[str | None, Query(pattern=id_pattern("environment"))] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> ListOf[DeployPublic]:
+    page = deploys.list_deploys(
+        deps, principal, environment_id=environment_id, limit=limit, cursor=cursor
+    )
+    return ListOf[DeployPublic](
+        items=[DeployPublic.model_validate(d) for d in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get("/{deploy_id}", name="get_deploy")
+def get_deploy(deps: DepsDep, principal: PrincipalDep, deploy_id: DeployIdPath) -> DeployPublic:
+    return DeployPublic.model_validate(deploys.get_deploy(deps, principal, deploy_id))

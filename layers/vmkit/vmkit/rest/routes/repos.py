@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from vmkit.rest.deps import Cursor, DepsDep, Limit, PrincipalDep, RepoIdPath
+from vmkit.schemas import ListOf, RepoCreate, RepoPublic
+from vmkit.services import repos
+
+router = APIRouter(prefix="/api/repos", tags=["repos"])
+
+
+@router.get("", name="list_repos")
+def list_repos(
+    deps: DepsDep, principal: PrincipalDep, limit: Limit = 50, cursor: Cursor = None
+) -> ListOf[RepoPublic]:
+    page = repos.list_repos(deps, principal, limit=limit, cursor=cursor)
+    return ListOf[RepoPublic](
+        items=[RepoPublic.model_validate(r) for r in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.post("", name="connect_repo", status_code=status.HTTP_201_CREATED)
+def connect_repo(deps: DepsDep, principal: PrincipalDep, body: RepoCreate) -> RepoPublic:
+    return RepoPublic.model_validate(repos.connect_repo(deps, principal, body))
+
+
+@router.get("/{repo_id}", name="get_repo")
+def get_repo(deps: DepsDep, principal: PrincipalDep, repo_id: RepoIdPath) -> RepoPublic:
+    return RepoPublic.model_validate(repos.get_repo(deps, principal, repo_id))
+
+
+@router.delete("/{repo_id}", name="disconnect_repo", status_code=status.HTTP_204_NO_CONTENT)
+def disconnect_repo(deps: DepsDep, principal: PrincipalDep, repo_id: RepoIdPath) -> Response:
+    repos.disconnect_repo(deps, principal, repo_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

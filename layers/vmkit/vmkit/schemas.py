@@ -1,0 +1,304 @@
+"""What callers send and what they get back, shared by REST, MCP and the CLI.
+
+Inputs forbid unknown fields (a typo is an error, not a silent no-op) and carry the
+constraints a caller needs to get right the first time. Outputs are built from the
+stored records by `from_record`, and never include a ciphertext, a credential
+verifier, or a secret value: secrets come back masked.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from vmkit.ids import id_pattern
+from vmkit.models import (
+    ApiKey,
+    DeployFailure,
+    DeployStatus,
+    Environment,
+    Instance,
+    InstanceStatus,
+    Interface,
+    OnboardingState,
+    Provider,
+    Role,
+    Scope,
+    StepRecord,
+    utcnow,
+)
+
+MASK = "********"
+METRICS_STALE_AFTER = timedelta(minutes=5)
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+EnvSlug = Annotated[
+    str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$", max_length=32)
+]
+EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]{0,127}$")]
+TargetId = Annotated[str, StringConstraints(pattern=id_pattern("compute_target"))]
+RepoId = Annotated[str, StringConstraints(pattern=id_pattern("repo"))]
+EnvironmentId = Annotated[str, StringConstraints(pattern=id_pattern("environment"))]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+T = TypeVar("T")
+
+
+class ListOf(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+# --- keys --------------------------------------------------------------------------------
+
+
+class ApiKeyCreate(Input):
+    name: Name
+    scopes: list[Scope] = Field(min_length=1, max_length=3, examples=[["deploy"]])
+    environment_ids: list[EnvironmentId] = Field(default_factory=list, max_length=50)
+
+
+class ApiKeyPublic(Output):
+    id: str
+    name: str
+    scopes: list[Scope]
+    environment_ids: list[str]
+    hint: str = Field(description="The key's visible prefix; the secret part is never shown again.")
+    created_by: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hint(cls, data: Any) -> Any:
+        if isinstance(data, ApiKey):
+            return {**data.model_dump(), "hint": f"vmk_{data.id}_…"}
+        return data
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    key: str = Field(description="The full key. Shown once: store it now.")
+
+
+# --- compute targets ---------------------------------------------------------------------
+
+
+class ComputeTargetCreate(Input):
+    name: Name
+    provider: Provider
+    token: Annotated[str, StringConstraints(min_length=8, max_length=512)] | None = Field(
+        default=None, description="The provider's API token; stored encrypted, never returned."
+    )
+    default_region: Annotated[str, StringConstraints(max_length=32)] | None = None
+
+    @model_validator(mode="after")
+    def _token_needed(self) -> ComputeTargetCreate:
+        if self.provider is not Provider.local and not self.token:
+            raise ValueError(
+                f"a {self.provider.value} compute target needs the provider's API token"
+            )
+        return self
+
+
+class ComputeTargetUpdate(Input):
+    name: Name | None = None
+    token: Annotated[str, StringConstraints(min_length=8, max_length=512)] | None = None
+    default_region: Annotated[str, StringConstraints(max_length=32)] | None = None
+
+
+class ComputeTargetPublic(Output):
+    id: str
+    name: str
+    provider: Provider
+    token_hint: str | None = Field(
+        description="Last characters of the token, to tell tokens apart."
+    )
+    default_region: str
+    deploy_public_key: str | None
+    created_at: datetime
+
+
+# --- repos -------------------------------------------------------------------------------
+
+
+class RepoCreate(Input):
+    full_name: Annotated[
+        str, StringConstraints(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+    ] = Field(examples=["acme/invoicer"])
+    installation_id: int | None = Field(default=None, ge=1)
+    default_branch: Annotated[str, StringConstraints(min_length=1, max_length=255)] = "main"
+
+
+class RepoPublic(Output):
+    id: str
+    owner: str
+    name: str
+    full_name: str
+    slug: str
+    installation_id: int | None
+    default_branch: str
+    onboarding: OnboardingState
+    onboarding_pr_url: str | None
+    scan: dict[str, Any] | None
+    created_at: datetime
+
+
+# --- environments ------------------------------------------------------------------------
+
+
+class EnvVarInput(Input):
+    name: EnvVarName
+    value: Annotated[str, StringConstraints(max_length=32 * 1024)]
+    secret: bool = False
+
+
+class EnvVarPublic(Output):
+    name: str
+    secret: bool
+    value: str = Field(description=f"The value, or {MASK!r} for a secret.")
+
+
+class EnvironmentCreate(Input):
+    repo_id: RepoId
+    name: EnvSlug = Field(examples=["production"])
+    compute_target_id: TargetId
+    server_type: Annotated[str, StringConstraints(max_length=32)] = "cax11"
+    region: Annotated[str, StringConstraints(max_length=32)] | None = None
+    env_vars: list[EnvVarInput] = Field(default_factory=list, max_length=200)
+
+
+class EnvironmentUpdate(Input):
+    server_type: Annotated[str, StringConstraints(max_length=32)] | None = None
+    compute_target_id: TargetId | None = None
+
+
+class EnvVarsUpdate(Input):
+    set: list[EnvVarInput] = Field(default_factory=list, max_length=200)
+    unset: list[EnvVarName] = Field(default_factory=list, max_length=200)
+
+
+class EnvironmentPublic(Output):
+    id: str
+    repo_id: str
+    name: str
+    slug: str
+    compute_target_id: str
+    server_type: str
+    region: str
+    hostname: str
+    url: str
+    env_vars: list[EnvVarPublic]
+    instance_id: str | None
+    active_deploy_id: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_record(
+        cls, env: Environment, url_template: str = "https://{hostname}"
+    ) -> EnvironmentPublic:
+        data = env.model_dump(exclude={"env_vars"})
+        data["env_vars"] = [
+            EnvVarPublic(name=v.name, secret=v.secret, value=MASK if v.secret else v.value or "")
+            for v in env.env_vars
+        ]
+        data["url"] = url_template.format(hostname=env.hostname)
+        return cls.model_validate(data)
+
+
+# --- instances ---------------------------------------------------------------------------
+
+
+class InstancePublic(Output):
+    id: str
+    environment_id: str
+    provider: Provider
+    provider_server_id: str | None
+    ip: str | None
+    server_type: str
+    region: str
+    status: InstanceStatus
+    agent_connected: bool
+    agent_version: str | None
+    last_seen_at: datetime | None
+    hardened_at: datetime | None
+    metrics: dict[str, Any] | None
+    metrics_at: datetime | None
+    metrics_stale: bool = Field(description="True when the latest metrics are over 5 minutes old.")
+    created_at: datetime
+
+    @classmethod
+    def from_record(cls, instance: Instance) -> InstancePublic:
+        stale = instance.metrics_at is None or utcnow() - instance.metrics_at > METRICS_STALE_AFTER
+        return cls.model_validate({**instance.model_dump(), "metrics_stale": stale})
+
+
+# --- deploys -----------------------------------------------------------------------------
+
+
+class DeployCreate(Input):
+    ref: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = Field(
+        default=None,
+        description="Branch, tag or commit to deploy; the repo's default branch if omitted.",
+    )
+
+
+class DeployPublic(Output):
+    id: str
+    environment_id: str
+    repo_id: str
+    ref: str
+    commit_sha: str | None
+    status: DeployStatus
+    steps: list[StepRecord]
+    failure: DeployFailure | None
+    run_url: str | None
+    url: str | None
+    requested_by: str
+    interface: str
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+# --- audit -------------------------------------------------------------------------------
+
+
+class AuditEventPublic(Output):
+    id: str
+    actor: str
+    key_id: str | None
+    interface: Interface
+    action: str
+    target_type: str
+    target_id: str
+    details: dict[str, Any]
+    created_at: datetime
+
+
+# --- identity ----------------------------------------------------------------------------
+
+
+class WhoAmI(Output):
+    workspace_id: str
+    actor: str
+    scope: Scope
+    role: Role | None = None
+    key_id: str | None = None
+    environment_ids: list[str] = Field(default_factory=list)
+
+
+class WorkspaceBootstrap(Output):
+    workspace_id: str
+    name: str
+    api_key: str = Field(description="The first admin key. Shown once.")

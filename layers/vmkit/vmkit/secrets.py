@@ -1,0 +1,38 @@
+"""Operator-managed secrets (GitHub App key, webhook secret, OAuth client, Anthropic key).
+
+They live in Secrets Manager under names given as template parameters, and are read
+through Powertools Parameters, which caches them for a few minutes per warm container.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from vmkit.errors import VMKitError
+
+CACHE_SECONDS = 300
+
+
+class NotConfigured(VMKitError):
+    code = "not_configured"
+    status = 503
+
+
+def get_secret(name: str, what: str) -> str:
+    if not name:
+        raise NotConfigured(f"{what} is not configured for this VMKit installation")
+    from aws_lambda_powertools.utilities import parameters
+
+    value = parameters.get_secret(name, max_age=CACHE_SECONDS)
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def get_secret_json(name: str, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(get_secret(name, what))
+    except json.JSONDecodeError as exc:
+        raise NotConfigured(f"{what} must be stored as a JSON object") from exc
+    if not isinstance(data, dict):
+        raise NotConfigured(f"{what} must be stored as a JSON object")
+    return data

@@ -1,0 +1,131 @@
+"""Compute targets: where a workspace's VMs are created, with whose cloud token."""
+
+from __future__ import annotations
+
+from vmkit import catalog
+from vmkit.auth import Principal
+from vmkit.deps import Deps
+from vmkit.errors import Conflict
+from vmkit.ids import new_id
+from vmkit.models import ComputeTarget, Environment, Scope
+from vmkit.schemas import ComputeTargetCreate, ComputeTargetUpdate
+from vmkit.services import audit
+from vmkit.sshkeys import generate_deploy_key
+from vmkit.store import Page
+
+TOKEN_KIND = "provider_token"  # noqa: S105 (an encryption-context label)
+DEPLOY_KEY_KIND = "deploy_private_key"
+
+
+def _hint(token: str) -> str:
+    return f"…{token[-4:]}"
+
+
+def create_target(deps: Deps, principal: Principal, data: ComputeTargetCreate) -> ComputeTarget:
+    principal.require(Scope.admin)
+    region = catalog.check_region(
+        data.provider, data.default_region or catalog.default_region(data.provider)
+    )
+    target = ComputeTarget(
+        id=new_id("compute_target"),
+        workspace_id=principal.workspace_id,
+        name=data.name,
+        provider=data.provider,
+        default_region=region,
+    )
+    seal = {"workspace_id": target.workspace_id, "record_id": target.id}
+    if data.token:
+        target.token = deps.sealer.seal(data.token, kind=TOKEN_KIND, **seal)
+        target.token_hint = _hint(data.token)
+    key_pair = generate_deploy_key(f"vmkit-deploy-{target.id}")
+    target.deploy_public_key = key_pair.public_openssh
+    target.deploy_private_key = deps.sealer.seal(
+        key_pair.private_openssh, kind=DEPLOY_KEY_KIND, **seal
+    )
+    deps.store.create(target)
+    audit.record(
+        deps,
+        principal,
+        "compute_target.create",
+        "compute_target",
+        target.id,
+        name=target.name,
+        provider=target.provider.value,
+    )
+    return target
+
+
+def list_targets(
+    deps: Deps, principal: Principal, *, limit: int = 50, cursor: str | None = None
+) -> Page[ComputeTarget]:
+    principal.require(Scope.read)
+    return deps.store.list(ComputeTarget, principal.workspace_id, limit=limit, cursor=cursor)
+
+
+def get_target(deps: Deps, principal: Principal, target_id: str) -> ComputeTarget:
+    principal.require(Scope.read)
+    return deps.store.get(ComputeTarget, principal.workspace_id, target_id)
+
+
+def update_target(
+    deps: Deps, principal: Principal, target_id: str, data: ComputeTargetUpdate
+) -> ComputeTarget:
+    principal.require(Scope.admin)
+    target = deps.store.get(ComputeTarget, principal.workspace_id, target_id)
+    changed = []
+    if data.name is not None:
+        target.name = data.name
+        changed.append("name")
+    if data.default_region is not None:
+        target.default_region = catalog.check_region(target.provider, data.default_region)
+        changed.append("default_region")
+    if data.token is not None:
+        target.token = deps.sealer.seal(
+            data.token, workspace_id=target.workspace_id, record_id=target.id, kind=TOKEN_KIND
+        )
+        target.token_hint = _hint(data.token)
+        changed.append("token")
+    deps.store.save(target)
+    audit.record(
+        deps, principal, "compute_target.update", "compute_target", target.id, changed=changed
+    )
+    return target
+
+
+def delete_target(deps: Deps, principal: Principal, target_id: str) -> None:
+    principal.require(Scope.admin)
+    target = deps.store.get(ComputeTarget, principal.workspace_id, target_id)
+    in_use = [
+        e.name
+        for e in deps.store.all(Environment, principal.workspace_id)
+        if e.compute_target_id == target.id
+    ]
+    if in_use:
+        raise Conflict(
+            f"compute target {target.id} is used by environments {', '.join(in_use)}; "
+            "destroy or move them first",
+            code="in_use",
+        )
+    deps.store.delete(target)
+    audit.record(
+        deps, principal, "compute_target.delete", "compute_target", target.id, name=target.name
+    )
+
+
+def provider_token(deps: Deps, target: ComputeTarget) -> str | None:
+    """Decrypt the provider token at the point of use; never store or log the result."""
+    if target.token is None:
+        return None
+    return deps.sealer.open(
+        target.token, workspace_id=target.workspace_id, record_id=target.id, kind=TOKEN_KIND
+    )
+
+
+def deploy_private_key(deps: Deps, target: ComputeTarget) -> str:
+    assert target.deploy_private_key is not None
+    return deps.sealer.open(
+        target.deploy_private_key,
+        workspace_id=target.workspace_id,
+        record_id=target.id,
+        kind=DEPLOY_KEY_KIND,
+    )

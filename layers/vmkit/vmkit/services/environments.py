@@ -1,0 +1,205 @@
+"""Environments: one per (repo, stage), each with its own VM, hostname and env vars."""
+
+from __future__ import annotations
+
+import hashlib
+
+from vmkit import catalog
+from vmkit.auth import Principal
+from vmkit.deps import Deps
+from vmkit.errors import Conflict
+from vmkit.ids import new_id
+from vmkit.models import ComputeTarget, Environment, EnvVar, Repo, Scope
+from vmkit.schemas import EnvironmentCreate, EnvironmentUpdate, EnvVarInput, EnvVarsUpdate
+from vmkit.services import audit
+from vmkit.store import Page
+
+
+def env_var_kind(name: str) -> str:
+    # The variable's name is part of the encryption context, so a sealed value cannot
+    # be moved to another variable, even within the same environment.
+    return f"env_var:{name}"
+
+
+def _claim_env_name(repo_id: str, slug: str) -> str:
+    return f"ENVNAME#{repo_id}#{slug}"
+
+
+def _claim_hostname(deps: Deps, repo: Repo, slug: str, environment_id: str) -> str:
+    """`{repo}-{env}.{apps domain}`, unique across all workspaces sharing the apps domain.
+
+    If another workspace already holds the plain name, a short stable suffix from
+    the environment id tells the two apart.
+    """
+    base = f"{repo.slug}-{slug}"
+    suffix = hashlib.sha256(environment_id.encode()).hexdigest()[:4]
+    for label in (base, f"{base}-{suffix}"):
+        hostname = f"{label}.{deps.settings.apps_domain}"
+        if deps.store.claim(f"HOST#{hostname}", environment_id):
+            return hostname
+    raise Conflict(
+        f"no free hostname for {base}; choose another environment name", code="hostname_taken"
+    )
+
+
+def _seal_vars(deps: Deps, env: Environment, inputs: list[EnvVarInput]) -> list[EnvVar]:
+    sealed = []
+    for var in inputs:
+        if var.secret:
+            blob = deps.sealer.seal(
+                var.value,
+                workspace_id=env.workspace_id,
+                record_id=env.id,
+                kind=env_var_kind(var.name),
+            )
+            sealed.append(EnvVar(name=var.name, secret=True, sealed=blob))
+        else:
+            sealed.append(EnvVar(name=var.name, value=var.value))
+    return sealed
+
+
+def create_environment(deps: Deps, principal: Principal, data: EnvironmentCreate) -> Environment:
+    principal.require(Scope.admin)
+    repo = deps.store.get(Repo, principal.workspace_id, data.repo_id)
+    target = deps.store.get(ComputeTarget, principal.workspace_id, data.compute_target_id)
+    catalog.server_type(target.provider, data.server_type)
+    region = catalog.check_region(target.provider, data.region or target.default_region)
+    names = [v.name for v in data.env_vars]
+    if len(names) != len(set(names)):
+        raise Conflict("each env var name may appear once", code="duplicate_env_var")
+    environment_id = new_id("environment")
+    if not deps.store.claim(_claim_env_name(repo.id, data.name), environment_id):
+        raise Conflict(
+            f"{repo.full_name} already has an environment named {data.name}", code="already_exists"
+        )
+    env = Environment(
+        id=environment_id,
+        workspace_id=principal.workspace_id,
+        repo_id=repo.id,
+        name=data.name,
+        slug=data.name,
+        compute_target_id=target.id,
+        server_type=data.server_type,
+        region=region,
+        hostname=_claim_hostname(deps, repo, data.name, environment_id),
+    )
+    env.env_vars = _seal_vars(deps, env, data.env_vars)
+    deps.store.create(env)
+    audit.record(
+        deps,
+        principal,
+        "environment.create",
+        "environment",
+        env.id,
+        name=env.name,
+        repo=repo.full_name,
+        server_type=env.server_type,
+        env_var_names=names,
+    )
+    return env
+
+
+def list_environments(
+    deps: Deps,
+    principal: Principal,
+    *,
+    repo_id: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page[Environment]:
+    principal.require(Scope.read)
+    if repo_id:
+        deps.store.get(Repo, principal.workspace_id, repo_id)
+        envs = deps.store.children(Environment, f"REPO#{repo_id}")
+        page = Page([e for e in envs if e.workspace_id == principal.workspace_id], None)
+    else:
+        page = deps.store.list(Environment, principal.workspace_id, limit=limit, cursor=cursor)
+    if principal.environment_ids:
+        page.items = [e for e in page.items if e.id in principal.environment_ids]
+    return page
+
+
+def get_environment(deps: Deps, principal: Principal, environment_id: str) -> Environment:
+    principal.require(Scope.read)
+    principal.require_environment(environment_id)
+    return deps.store.get(Environment, principal.workspace_id, environment_id)
+
+
+def update_environment(
+    deps: Deps, principal: Principal, environment_id: str, data: EnvironmentUpdate
+) -> Environment:
+    principal.require(Scope.admin)
+    env = get_environment(deps, principal, environment_id)
+    changed = data.model_dump(exclude_none=True)
+    if data.compute_target_id is not None and env.instance_id:
+        raise Conflict(
+            "move an environment to another compute target only before it has a VM",
+            code="has_instance",
+        )
+    target_id = data.compute_target_id or env.compute_target_id
+    target = deps.store.get(ComputeTarget, principal.workspace_id, target_id)
+    if data.server_type is not None:
+        catalog.server_type(target.provider, data.server_type)
+        env.server_type = data.server_type
+    env.compute_target_id = target.id
+    deps.store.save(env)
+    audit.record(deps, principal, "environment.update", "environment", env.id, **changed)
+    return env
+
+
+def set_env_vars(
+    deps: Deps, principal: Principal, environment_id: str, data: EnvVarsUpdate
+) -> Environment:
+    """Set and unset variables; values take effect on the next deploy."""
+    principal.require(Scope.deploy)
+    env = get_environment(deps, principal, environment_id)
+    set_names = [v.name for v in data.set]
+    if len(set_names) != len(set(set_names)) or set(set_names) & set(data.unset):
+        raise Conflict(
+            "each env var name may appear once across set and unset", code="duplicate_env_var"
+        )
+    keep = [v for v in env.env_vars if v.name not in set(set_names) | set(data.unset)]
+    env.env_vars = keep + _seal_vars(deps, env, data.set)
+    deps.store.save(env)
+    audit.record(
+        deps,
+        principal,
+        "environment.set_env_vars",
+        "environment",
+        env.id,
+        set=set_names,
+        unset=data.unset,
+    )
+    return env
+
+
+def env_var_values(deps: Deps, env: Environment) -> dict[str, str]:
+    """Decrypted values for a deploy, at the point of use only."""
+    return {
+        v.name: (
+            deps.sealer.open(
+                v.sealed, workspace_id=env.workspace_id, record_id=env.id, kind=env_var_kind(v.name)
+            )
+            if v.secret and v.sealed
+            else v.value or ""
+        )
+        for v in env.env_vars
+    }
+
+
+def delete_environment(deps: Deps, principal: Principal, environment_id: str) -> None:
+    principal.require(Scope.admin)
+    env = get_environment(deps, principal, environment_id)
+    if env.instance_id or env.active_deploy_id:
+        raise Conflict(
+            f"environment {env.name} has a VM or a deploy in progress; tear it down first",
+            code="in_use",
+        )
+    forget_environment(deps, env)
+    audit.record(deps, principal, "environment.delete", "environment", env.id, name=env.name)
+
+
+def forget_environment(deps: Deps, env: Environment) -> None:
+    deps.store.delete(env)
+    deps.store.release(_claim_env_name(env.repo_id, env.slug), env.id)
+    deps.store.release(f"HOST#{env.hostname}", env.id)

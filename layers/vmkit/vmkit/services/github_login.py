@@ -1,0 +1,59 @@
+"""Sign-in with GitHub (the App's OAuth web flow) for the REST API and dashboard."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from vmkit.deps import Deps
+from vmkit.errors import Unauthenticated
+from vmkit.secrets import get_secret_json
+from vmkit.services.workspaces import GitHubIdentity
+
+OAUTH_WHAT = "GitHub sign-in (OAuth client id and secret)"
+
+
+def _client(deps: Deps) -> dict[str, str]:
+    data = get_secret_json(deps.settings.github_oauth_secret, OAUTH_WHAT)
+    return {
+        "client_id": str(data.get("client_id", "")),
+        "client_secret": str(data.get("client_secret", "")),
+    }
+
+
+def callback_url(deps: Deps) -> str:
+    return f"{deps.settings.public_url.rstrip('/')}/api/auth/callback"
+
+
+def authorize_url(deps: Deps, state: str) -> str:
+    query = urlencode(
+        {
+            "client_id": _client(deps)["client_id"],
+            "redirect_uri": callback_url(deps),
+            "state": state,
+        }
+    )
+    return f"{deps.settings.github_web_url.rstrip('/')}/login/oauth/authorize?{query}"
+
+
+def identity_from_code(deps: Deps, code: str) -> GitHubIdentity:
+    """Exchange the one-time code for a user token and read who the user is."""
+    from githubkit import GitHub, OAuthWebAuthStrategy
+    from githubkit.exception import RequestFailed
+
+    client = _client(deps)
+    strategy = OAuthWebAuthStrategy(
+        client["client_id"], client["client_secret"], code, callback_url(deps)
+    )
+    try:
+        with GitHub(strategy, base_url=deps.settings.github_api_url) as github:
+            user = github.rest.users.get_authenticated().parsed_data
+    except (RequestFailed, RuntimeError, KeyError) as exc:
+        raise Unauthenticated(
+            "GitHub did not accept the sign-in code; start the login again"
+        ) from exc
+    return GitHubIdentity(
+        id=user.id,
+        login=user.login,
+        name=getattr(user, "name", None),
+        email=getattr(user, "email", None),
+    )

@@ -1,0 +1,64 @@
+"""Repos connected to a workspace (through the GitHub App installation)."""
+
+from __future__ import annotations
+
+from vmkit.auth import Principal
+from vmkit.deps import Deps
+from vmkit.errors import Conflict
+from vmkit.ids import new_id, slugify
+from vmkit.models import Environment, Repo, Scope
+from vmkit.schemas import RepoCreate
+from vmkit.services import audit
+from vmkit.store import Page
+
+
+def _claim_name(repo_full_name: str, workspace_id: str) -> str:
+    return f"REPO#{workspace_id}#{repo_full_name.lower()}"
+
+
+def connect_repo(deps: Deps, principal: Principal, data: RepoCreate) -> Repo:
+    principal.require(Scope.admin)
+    owner, name = data.full_name.split("/", 1)
+    repo = Repo(
+        id=new_id("repo"),
+        workspace_id=principal.workspace_id,
+        owner=owner,
+        name=name,
+        slug=slugify(name, max_len=30),
+        installation_id=data.installation_id,
+        default_branch=data.default_branch,
+    )
+    if not deps.store.claim(_claim_name(data.full_name, principal.workspace_id), repo.id):
+        raise Conflict(
+            f"{data.full_name} is already connected to this workspace", code="already_exists"
+        )
+    deps.store.create(repo)
+    audit.record(deps, principal, "repo.connect", "repo", repo.id, full_name=data.full_name)
+    return repo
+
+
+def list_repos(
+    deps: Deps, principal: Principal, *, limit: int = 50, cursor: str | None = None
+) -> Page[Repo]:
+    principal.require(Scope.read)
+    return deps.store.list(Repo, principal.workspace_id, limit=limit, cursor=cursor)
+
+
+def get_repo(deps: Deps, principal: Principal, repo_id: str) -> Repo:
+    principal.require(Scope.read)
+    return deps.store.get(Repo, principal.workspace_id, repo_id)
+
+
+def disconnect_repo(deps: Deps, principal: Principal, repo_id: str) -> None:
+    principal.require(Scope.admin)
+    repo = deps.store.get(Repo, principal.workspace_id, repo_id)
+    environments = deps.store.children(Environment, f"REPO#{repo.id}")
+    if environments:
+        raise Conflict(
+            f"repo {repo.full_name} still has environments "
+            f"({', '.join(e.name for e in environments)}); destroy them first",
+            code="in_use",
+        )
+    deps.store.delete(repo)
+    deps.store.release(_claim_name(repo.full_name, repo.workspace_id), repo.id)
+    audit.record(deps, principal, "repo.disconnect", "repo", repo.id, full_name=repo.full_name)

@@ -1,0 +1,118 @@
+"""Workspaces and people: operator bootstrap, and first login through GitHub."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vmkit import auth
+from vmkit.auth import Principal
+from vmkit.deps import Deps
+from vmkit.errors import Unauthenticated
+from vmkit.ids import new_id, slugify
+from vmkit.models import (
+    ROLE_SCOPE,
+    ApiKey,
+    Interface,
+    Member,
+    Role,
+    Scope,
+    Session,
+    User,
+    Workspace,
+    utcnow,
+)
+from vmkit.services import audit
+
+SESSION_LIFETIME_S = 7 * 24 * 3600
+
+
+def bootstrap_workspace(deps: Deps, name: str) -> tuple[Workspace, str]:
+    """A workspace and its first admin key, for operators before any login exists."""
+    workspace_id = new_id("workspace")
+    workspace = Workspace(id=workspace_id, workspace_id=workspace_id, name=name, slug=slugify(name))
+    deps.store.create(workspace)
+    issued = auth.issue(auth.API_KEY_PREFIX)
+    key = ApiKey(
+        id=issued.key_id,
+        workspace_id=workspace.id,
+        name="bootstrap admin",
+        scopes=[Scope.admin],
+        verifier=issued.verifier,
+        created_by="operator",
+    )
+    deps.store.create(key)
+    operator = Principal(workspace.id, "operator", Scope.admin, Interface.cli)
+    audit.record(deps, operator, "workspace.bootstrap", "workspace", workspace.id, name=name)
+    return workspace, issued.plaintext
+
+
+@dataclass(frozen=True)
+class GitHubIdentity:
+    id: int
+    login: str
+    name: str | None = None
+    email: str | None = None
+
+
+def login(deps: Deps, identity: GitHubIdentity) -> tuple[User, Workspace, str]:
+    """Sign a GitHub user in; on the first login make the user and a personal workspace.
+
+    Returns the session credential (shown once, set as a cookie).
+    """
+    user = deps.store.find_user_by_github_id(identity.id)
+    if user is None:
+        user = deps.store.create_user(
+            User(
+                id=new_id("user"),
+                github_id=identity.id,
+                login=identity.login,
+                name=identity.name,
+                email=identity.email,
+            )
+        )
+    memberships = deps.store.memberships_of(user.id)
+    if memberships:
+        workspace = deps.store.get(
+            Workspace, memberships[0].workspace_id, memberships[0].workspace_id
+        )
+    else:
+        workspace_id = new_id("workspace")
+        workspace = Workspace(
+            id=workspace_id,
+            workspace_id=workspace_id,
+            name=f"{identity.login}'s workspace",
+            slug=slugify(identity.login),
+            personal_for=user.id,
+        )
+        deps.store.create(workspace)
+        deps.store.create(
+            Member(id=user.id, workspace_id=workspace.id, login=user.login, role=Role.owner)
+        )
+        founder = Principal(workspace.id, user.id, Scope.admin, Interface.rest)
+        audit.record(deps, founder, "workspace.create", "workspace", workspace.id, login=user.login)
+    issued = auth.issue(auth.SESSION_PREFIX)
+    deps.store.create(
+        Session(
+            id=issued.key_id,
+            workspace_id=workspace.id,
+            user_id=user.id,
+            verifier=issued.verifier,
+            expires_at=int(utcnow().timestamp()) + SESSION_LIFETIME_S,
+        )
+    )
+    return user, workspace, issued.plaintext
+
+
+def session_principal(deps: Deps, token: str) -> Principal:
+    session, workspace_id = auth.authenticate_session(deps.store, token)
+    member = deps.store.get(Member, workspace_id, session.user_id)
+    return Principal(workspace_id, session.user_id, ROLE_SCOPE[member.role], Interface.rest)
+
+
+def logout(deps: Deps, token: str) -> None:
+    """End a session; signing out of one that already ended is not an error."""
+    try:
+        session, _ = auth.authenticate_session(deps.store, token)
+    except Unauthenticated:
+        return
+    deps.store.delete(session)

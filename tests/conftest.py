@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import boto3
+import pytest
+import vmkit.deps
+from fastapi.testclient import TestClient
+from moto import mock_aws
+from vmkit.rest import create_app
+from vmkit.services import workspaces
+from vmkit.settings import get_settings
+
+from tests.support.template import create_table
+
+TABLE = "vmkit-test"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch):
+    """moto-backed AWS with the table and KMS key of template.yaml."""
+    for name, value in {
+        "AWS_DEFAULT_REGION": "eu-central-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "TABLE_NAME": TABLE,
+        "APPS_DOMAIN": "apps.example.test",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        create_table(boto3.client("dynamodb"), TABLE)
+        key = boto3.client("kms").create_key(Description="vmkit test")["KeyMetadata"]["Arn"]
+        monkeypatch.setenv("KMS_KEY_ID", key)
+        get_settings.cache_clear()
+        vmkit.deps._deps = None
+        yield
+        get_settings.cache_clear()
+        vmkit.deps._deps = None
+
+
+@pytest.fixture
+def deps(aws):
+    return vmkit.deps.get_deps()
+
+
+@dataclass
+class Tenant:
+    workspace_id: str
+    key: str
+    client: TestClient
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.key}"}
+
+
+@pytest.fixture
+def app(aws):
+    return create_app()
+
+
+def _tenant(app, deps, name: str) -> Tenant:
+    workspace, key = workspaces.bootstrap_workspace(deps, name)
+    client = TestClient(
+        app, headers={"Authorization": f"Bearer {key}"}, raise_server_exceptions=False
+    )
+    return Tenant(workspace.id, key, client)
+
+
+@pytest.fixture
+def tenant(app, deps) -> Tenant:
+    return _tenant(app, deps, "acme")
+
+
+@pytest.fixture
+def other_tenant(app, deps) -> Tenant:
+    return _tenant(app, deps, "globex")
