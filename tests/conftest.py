@@ -4,14 +4,14 @@ from dataclasses import dataclass
 
 import boto3
 import pytest
-import vmkit.deps
 from fastapi.testclient import TestClient
 from moto import mock_aws
+
+import vmkit.deps
+from tests.support.template import create_table
 from vmkit.rest import create_app
 from vmkit.services import workspaces
 from vmkit.settings import get_settings
-
-from tests.support.template import create_table
 
 TABLE = "vmkit-test"
 
@@ -42,6 +42,19 @@ def aws(monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture
 def deps(aws):
     return vmkit.deps.get_deps()
+
+
+@pytest.fixture
+def configure(aws, monkeypatch: pytest.MonkeyPatch):
+    """Set environment variables as a deployment would, dropping the cached settings."""
+
+    def apply(**env: str) -> None:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        vmkit.deps._deps = None
+
+    return apply
 
 
 @dataclass

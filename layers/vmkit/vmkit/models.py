@@ -24,7 +24,7 @@ class Record(BaseModel):
     """A row of the single table: `kind` names its sort-key prefix (`ENV`, `DEPLOY` …)."""
 
     kind: ClassVar[str]
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     id: str
     workspace_id: str

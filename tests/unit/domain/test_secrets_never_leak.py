@@ -12,12 +12,12 @@ import logging
 
 import boto3
 import pytest
-from vmkit.errors import DecryptionFailed
-from vmkit.models import ComputeTarget, Environment
-from vmkit.services import compute_targets, environments
 
 from tests.conftest import TABLE
 from tests.support.api import make_world
+from vmkit.errors import DecryptionFailed
+from vmkit.models import ComputeTarget, Environment
+from vmkit.services import compute_targets, environments
 
 CANARY_TOKEN = "hcloud-CANARY-7c1f0d9a2b"
 CANARY_SECRET = "envsecret-CANARY-51e8b2"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from vmkit.ids import new_id
 
 from tests.support.api import assert_error, make_world, seed_runtime
+from vmkit.ids import new_id
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ def authorize_url(deps: Deps, state: str) -> str:
 def identity_from_code(deps: Deps, code: str) -> GitHubIdentity:
     """Exchange the one-time code for a user token and read who the user is."""
     from githubkit import GitHub, OAuthWebAuthStrategy
-    from githubkit.exception import RequestFailed
+    from githubkit.exception import GitHubException
 
     client = _client(deps)
     strategy = OAuthWebAuthStrategy(
@@ -47,7 +47,7 @@ def identity_from_code(deps: Deps, code: str) -> GitHubIdentity:
     try:
         with GitHub(strategy, base_url=deps.settings.github_api_url) as github:
             user = github.rest.users.get_authenticated().parsed_data
-    except (RequestFailed, RuntimeError, KeyError) as exc:
+    except GitHubException as exc:
         raise Unauthenticated(
             "GitHub did not accept the sign-in code; start the login again"
         ) from exc

@@ -1,5 +1,3 @@
-from __future__ import annotations
-
 import hmac
 import secrets
 from typing import Annotated
@@ -45,7 +43,7 @@ def login_callback(
     expected_state: Annotated[str | None, Cookie(alias=STATE_COOKIE)] = None,
 ) -> RedirectResponse:
     """Finish sign-in: check the state, exchange the code, start a session."""
-    if not expected_state or not hmac.compare_digest(state, expected_state):
+    if not expected_state or not hmac.compare_digest(state.encode(), expected_state.encode()):
         raise Unauthenticated(
             "the sign-in state does not match; start the login again", code="state_mismatch"
         )

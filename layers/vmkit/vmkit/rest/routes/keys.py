@@ -1,5 +1,3 @@
-from __future__ import annotations
-
 from fastapi import APIRouter, status
 
 from vmkit.rest.deps import Cursor, DepsDep, KeyIdPath, Limit, PrincipalDep
