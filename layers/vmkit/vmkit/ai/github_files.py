@@ -92,9 +92,7 @@ class GitHubRepoFiles:
                 provider="github",
             )
         self.blob_reads += 1
-        blob = self._call(
-            path, lambda: self._github.rest.git.get_blob(self.owner, self.repo, sha)
-        )
+        blob = self._call(path, lambda: self._github.rest.git.get_blob(self.owner, self.repo, sha))
         if blob.encoding != "base64":
             return decode_text(blob.content.encode("utf-8"))
         try:

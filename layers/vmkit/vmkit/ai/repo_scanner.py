@@ -82,9 +82,13 @@ def scan(files: RepoFiles, *, app_path: str | None = None) -> ScanResult:
     root = chosen_app if chosen_app.path == "." else AppDir(files, ".", paths, budget)
     result = _conclude(chosen_app, chosen, root, others)
     if budget.used >= budget.limit:
-        result.warnings.append(f"stopped reading after {budget.limit} files; conclusions may be partial")
+        result.warnings.append(
+            f"stopped reading after {budget.limit} files; conclusions may be partial"
+        )
     if getattr(files, "truncated", False):
-        result.warnings.append("the repository listing was truncated; very deep files were not seen")
+        result.warnings.append(
+            "the repository listing was truncated; very deep files were not seen"
+        )
     return result
 
 
@@ -118,7 +122,9 @@ def _drop_nested_static(judged: list[tuple[AppDir, Detection]]) -> list[tuple[Ap
     apps = [a.path for a, d in judged if d.language != "static" and not d.workspace_root]
 
     def inside_app(path: str) -> bool:
-        return any(parent == "." or path.startswith(parent + "/") for parent in apps if parent != path)
+        return any(
+            parent == "." or path.startswith(parent + "/") for parent in apps if parent != path
+        )
 
     return [(a, d) for a, d in judged if d.language != "static" or not inside_app(a.path)]
 
@@ -173,7 +179,7 @@ def _conclude(app: AppDir, found: Detection, root: AppDir, others: list[OtherApp
     if run_command:
         run_command = run_command.replace("{port}", str(port))
     health_path = _health_path(app, found, sources, evidence, warnings)
-    env_vars = _env_vars(app, root, sources)
+    env_vars = _env_vars(app, root, found, sources)
     services = _services(app, root, found, env_vars)
 
     if app.path != ".":
@@ -181,7 +187,9 @@ def _conclude(app: AppDir, found: Detection, root: AppDir, others: list[OtherApp
     buildpacks = _buildpacks(found)
     evidence["buildpacks"] = [Evidence(file=app.repo_path("."), found=buildpacks.reason)]
     if dockerfile_text is not None:
-        evidence["dockerfile"] = [app.evidence("Dockerfile", "the app's own Dockerfile: the build uses it")]
+        evidence["dockerfile"] = [
+            app.evidence("Dockerfile", "the app's own Dockerfile: the build uses it")
+        ]
     if start_command is None:
         warnings.append("no start command found: add a Procfile with a 'web:' line")
     return ScanResult(
@@ -259,8 +267,10 @@ def _health_path(
     return "/"
 
 
-def _env_vars(app: AppDir, root: AppDir, sources: dict[str, str]) -> list[EnvVarNeed]:
-    found: dict[str, list[Evidence]] = {}
+def _env_vars(
+    app: AppDir, root: AppDir, detection: Detection, sources: dict[str, str]
+) -> list[EnvVarNeed]:
+    found: dict[str, list[Evidence]] = {n: [e] for n, e in detection.required_env.items()}
 
     def add(names: set[str], evidence: Evidence) -> None:
         for name in sorted(names - PLATFORM_ENV):
@@ -289,9 +299,13 @@ def _services(
     needs: dict[str, list[Evidence]] = {}
     manifest = next(iter(found.evidence.get("language", [])), Evidence(file=app.path, found=""))
     for service, dep in services_in_dependencies(found.dependencies).items():
-        needs.setdefault(service, []).append(Evidence(file=manifest.file, found=f"dependency '{dep}'"))
+        needs.setdefault(service, []).append(
+            Evidence(file=manifest.file, found=f"dependency '{dep}'")
+        )
     for service, marker in services_in_text(found.manifest_text).items():
-        needs.setdefault(service, []).append(Evidence(file=manifest.file, found=f"mentions '{marker}'"))
+        needs.setdefault(service, []).append(
+            Evidence(file=manifest.file, found=f"mentions '{marker}'")
+        )
     by_name = {v.name: v for v in env_vars}
     for service, name in services_in_env_names(set(by_name)).items():
         needs.setdefault(service, []).append(
@@ -302,7 +316,9 @@ def _services(
             text = where.read(name)
             if text:
                 for service, image in services_in_compose(text).items():
-                    needs.setdefault(service, []).append(where.evidence(name, f"compose image {image}"))
+                    needs.setdefault(service, []).append(
+                        where.evidence(name, f"compose image {image}")
+                    )
     return [ServiceNeed(name=s, evidence=e) for s, e in sorted(needs.items())]  # type: ignore[arg-type]
 
 
@@ -323,4 +339,3 @@ def _buildpacks(found: Detection) -> Buildpacks:
         buildpacks=found.buildpacks,
         reason=f"{found.buildpacks[0]} in {BUILDER} builds {found.language} apps",
     )
-

@@ -125,9 +125,8 @@ def _plausible_port(port: int) -> bool:
 #: Preference order when an app serves several.
 HEALTH_NAMES = ("up", "healthz", "health", "healthcheck", "health-check", "_health", "livez")
 HEALTH_NAMES += ("readyz", "ping", "status")
-_HEALTH_LITERAL = re.compile(
-    r"""["'`](/?(?:api/)?(?:%s)/?)["'`]""" % "|".join(re.escape(n) for n in HEALTH_NAMES)
-)
+_HEALTH_ALTERNATIVES = "|".join(re.escape(n) for n in HEALTH_NAMES)
+_HEALTH_LITERAL = re.compile(rf"""["'`](/?(?:api/)?(?:{_HEALTH_ALTERNATIVES})/?)["'`]""")
 
 
 def health_paths_in_source(text: str) -> list[str]:

@@ -99,6 +99,8 @@ class Detection:
     #: A monorepo root (npm/pnpm workspaces, Cargo workspace) that holds the apps.
     workspace_root: bool = False
     evidence: dict[str, list[Evidence]] = field(default_factory=dict)
+    #: Env vars the framework needs in production whether or not the code names them.
+    required_env: dict[str, Evidence] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def note(self, conclusion: str, evidence: Evidence) -> None:
@@ -130,6 +132,7 @@ def _looks_like_test(name: str) -> bool:
         or base.endswith("_test.go")
         or any(p in {"tests", "test", "spec", "__tests__"} for p in parts[:-1])
     )
+
 
 #: The Cloud Native Buildpacks builder VMKit builds with. heroku/builder:24 publishes
 #: amd64 and arm64 images (Hetzner's cax VMs are arm64) and carries buildpacks for

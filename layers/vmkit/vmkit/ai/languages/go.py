@@ -31,9 +31,13 @@ def detect(app: AppDir) -> Detection | None:
             found.note("framework", app.evidence("go.mod", f"requires {module}"))
             break
     module = _MODULE.search(text)
-    mains = [n for n in app.names if n == "main.go" or (n.startswith("cmd/") and n.endswith("/main.go"))]
+    mains = [
+        n for n in app.names if n == "main.go" or (n.startswith("cmd/") and n.endswith("/main.go"))
+    ]
     if module and mains:
-        binary = module.group(1).rsplit("/", 1)[-1] if mains[0] == "main.go" else mains[0].split("/")[1]
+        binary = (
+            module.group(1).rsplit("/", 1)[-1] if mains[0] == "main.go" else mains[0].split("/")[1]
+        )
         found.start_command = binary
         found.note("start_command", app.evidence(mains[0], f"main package, binary '{binary}'"))
     found.is_web_app = found.framework is not None or bool(mains)

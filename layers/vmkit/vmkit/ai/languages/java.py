@@ -41,7 +41,10 @@ def detect(app: AppDir) -> Detection | None:
                 found.configured_port = int(port.group(1))
                 found.note("port", app.evidence(name, f"server.port={port.group(1)}"))
     found.manifest_text = text + config_text
-    if "spring-boot-starter-web" in found.dependencies or "spring-boot-starter-webflux" in found.dependencies:
+    if (
+        "spring-boot-starter-web" in found.dependencies
+        or "spring-boot-starter-webflux" in found.dependencies
+    ):
         found.framework = "spring"
         found.note("framework", app.evidence(manifest, "spring-boot-starter-web"))
         found.start_command = "java -jar " + ("target/*.jar" if maven else "build/libs/*.jar")

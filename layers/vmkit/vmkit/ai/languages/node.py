@@ -54,10 +54,14 @@ def detect(app: AppDir) -> Detection | None:
     if "start" in scripts:
         runner = found.package_manager or "npm"
         found.start_command = f"{runner} start"
-        found.note("start_command", app.evidence("package.json", f"scripts.start: {scripts['start']}"))
+        found.note(
+            "start_command", app.evidence("package.json", f"scripts.start: {scripts['start']}")
+        )
     found.is_web_app = found.framework is not None or "start" in scripts
     found.workspace_root = "workspaces" in package or app.has("pnpm-workspace.yaml")
-    found.source_files = pick_sources(app, list(_ENTRY_POINTS), ["*.js", "*.jsx", "*.ts", "*.tsx", "*.mjs"], limit=10)
+    found.source_files = pick_sources(
+        app, list(_ENTRY_POINTS), ["*.js", "*.jsx", "*.ts", "*.tsx", "*.mjs"], limit=10
+    )
     return found
 
 
@@ -76,7 +80,9 @@ def _package_manager(app: AppDir, package: dict, found: Detection) -> str:
             return manager
     for lockfile, manager in _LOCKFILES:
         if app.repo_has(lockfile):
-            found.note("package_manager", app.evidence_at_root(lockfile, f"{manager} workspace lockfile"))
+            found.note(
+                "package_manager", app.evidence_at_root(lockfile, f"{manager} workspace lockfile")
+            )
             return manager
     found.note("package_manager", app.evidence("package.json", "no lockfile: npm"))
     return "npm"

@@ -28,7 +28,9 @@ def detect(app: AppDir) -> Detection | None:
     if "django" in found.dependencies:
         _django(app, found)
     elif "fastapi" in found.dependencies:
-        _asgi_or_wsgi(app, found, "fastapi", "uvicorn", "{module}:{var} --host 0.0.0.0 --port {port}")
+        _asgi_or_wsgi(
+            app, found, "fastapi", "uvicorn", "{module}:{var} --host 0.0.0.0 --port {port}"
+        )
     elif "flask" in found.dependencies:
         _asgi_or_wsgi(app, found, "flask", "gunicorn", "{module}:{var} --bind 0.0.0.0:{port}")
     else:
@@ -52,7 +54,9 @@ def _dependencies(app: AppDir, found: Detection) -> set[str]:
     pyproject = _toml(app, "pyproject.toml")
     if pyproject:
         project = pyproject.get("project", {})
-        names |= {_canonical(m) for m in _requirement_lines("\n".join(project.get("dependencies", [])))}
+        names |= {
+            _canonical(m) for m in _requirement_lines("\n".join(project.get("dependencies", [])))
+        }
         poetry = pyproject.get("tool", {}).get("poetry", {}).get("dependencies", {})
         names |= {_canonical(n) for n in poetry if n.lower() != "python"}
     pipfile = _toml(app, "Pipfile")
@@ -105,7 +109,9 @@ def _django(app: AppDir, found: Detection) -> None:
         match = _DJANGO_SETTINGS.search(manage)
         if match:
             project = match.group(1)
-            found.note("start_command", app.evidence("manage.py", f"settings module {project}.settings"))
+            found.note(
+                "start_command", app.evidence("manage.py", f"settings module {project}.settings")
+            )
     if project is None:
         found.warnings.append("Django project module not found in manage.py; set the start command")
         return
@@ -120,8 +126,12 @@ def _asgi_or_wsgi(app: AppDir, found: Detection, framework: str, server: str, ar
         match = _APP_OBJECT.search(text or "")
         if match:
             module = entry.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
-            found.note("start_command", app.evidence(entry, f"{match.group(2)} app '{match.group(1)}'"))
-            _server_command(found, server, args.format(module=module, var=match.group(1), port="{port}"))
+            found.note(
+                "start_command", app.evidence(entry, f"{match.group(2)} app '{match.group(1)}'")
+            )
+            _server_command(
+                found, server, args.format(module=module, var=match.group(1), port="{port}")
+            )
             return
     found.warnings.append(f"no {framework} app object found in the usual entry points")
 
@@ -129,7 +139,9 @@ def _asgi_or_wsgi(app: AppDir, found: Detection, framework: str, server: str, ar
 def _server_command(found: Detection, server: str, args: str) -> None:
     found.start_command = found.run_command = f"{server} {args}"
     if server not in found.dependencies:
-        found.warnings.append(f"'{server}' is not in the dependencies; add it to serve in production")
+        found.warnings.append(
+            f"'{server}' is not in the dependencies; add it to serve in production"
+        )
 
 
 def _manifest_of(app: AppDir) -> str:

@@ -25,6 +25,8 @@ def detect(app: AppDir) -> Detection | None:
         found.note("framework", app.evidence("Gemfile", "gem 'rails'"))
         found.start_command = "bin/rails server"
         found.note("start_command", app.evidence("Gemfile", "Rails server"))
+        key = "RAILS_MASTER_KEY" if app.has("config/credentials.yml.enc") else "SECRET_KEY_BASE"
+        found.required_env[key] = app.evidence("Gemfile", f"Rails needs {key} in production")
         routes = app.read("config/routes.rb") or ""
         if _RAILS_HEALTH.search(routes):
             found.health_path = "/up"
@@ -34,6 +36,9 @@ def detect(app: AppDir) -> Detection | None:
         found.note("start_command", app.evidence("config.ru", "Rack app"))
     found.is_web_app = found.start_command is not None
     found.source_files = pick_sources(
-        app, ["config/application.rb", "config/puma.rb", "config.ru"], ["app/*.rb", "config/*.rb", "*.rb"], limit=8
+        app,
+        ["config/application.rb", "config/puma.rb", "config.ru"],
+        ["app/*.rb", "config/*.rb", "*.rb"],
+        limit=8,
     )
     return found
