@@ -185,7 +185,8 @@ def _conclude(app: AppDir, found: Detection, root: AppDir, others: list[OtherApp
     if app.path != ".":
         evidence["app_path"] = [Evidence(file=app.path, found="chosen app directory")]
     buildpacks = _buildpacks(found)
-    evidence["buildpacks"] = [Evidence(file=app.repo_path("."), found=buildpacks.reason)]
+    manifest = evidence["language"][0].file
+    evidence["buildpacks"] = [Evidence(file=manifest, found=buildpacks.reason)]
     if dockerfile_text is not None:
         evidence["dockerfile"] = [
             app.evidence("Dockerfile", "the app's own Dockerfile: the build uses it")
