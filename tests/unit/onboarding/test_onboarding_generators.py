@@ -10,6 +10,8 @@ from vmkit.ai import dockerfile_generator, gh_actions_generator
 from vmkit.ai.context import GenerationContext, app_hostname
 from vmkit.ai.kamal_validator import load_kamal_config, secret_names
 from vmkit.ai.onboarding import generate_onboarding
+from vmkit.ai.repo_files import LocalCheckout
+from vmkit.ai.repo_scanner import scan
 from vmkit.ai.validators import (
     check_dockerfile_policy,
     check_env_stub,
@@ -292,3 +294,20 @@ def test_literal_secret_detection_names_the_file_not_the_value():
 
 def test_env_stub_check_rejects_values():
     assert check_env_stub("# c\nA=\nB=value\n") == ["env stub line 3 must be NAME= with no value"]
+
+
+def test_app_variables_never_shadow_the_deploys_own(app_copy, ctx):
+    root = app_copy("hello")
+    (root / ".env.example").write_text(
+        "KAMAL_REGISTRY_PASSWORD=\nVMKIT_SERVER_HOST=\nGITHUB_TOKEN=\nKAMAL_HOST=\nSTRIPE_KEY=\n"
+    )
+    files = generate_onboarding(scan(LocalCheckout(root)), ctx).files
+
+    assert exported_names(files[WORKFLOW]) == {
+        "KAMAL_REGISTRY_PASSWORD",
+        "VMKIT_SERVER_HOST",
+        "APP_VERSION",
+        "STRIPE_KEY",
+    }
+    assert "${{ secrets.GITHUB_TOKEN }}" in files[WORKFLOW]
+    assert "secrets.KAMAL_REGISTRY_PASSWORD" not in files[WORKFLOW]

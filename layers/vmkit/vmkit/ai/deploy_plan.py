@@ -86,12 +86,12 @@ class DeployPlan:
     @property
     def app_secret_names(self) -> list[str]:
         """Env vars that reach the app through Kamal secrets, from Actions secrets."""
-        return _usable(self.scan.secret_env_names)
+        return self._usable(self.scan.secret_env_names)
 
     @property
     def app_config_names(self) -> list[str]:
         """Env vars that reach the app through Kamal secrets, from Actions variables."""
-        return _usable(self.scan.config_env_names)
+        return self._usable(self.scan.config_env_names)
 
     @property
     def accessory_secret_names(self) -> list[str]:
@@ -115,7 +115,8 @@ class DeployPlan:
     def build_context(self) -> str:
         return self.scan.app_path
 
-
-def _usable(names: list[str]) -> list[str]:
-    """GitHub refuses secret and variable names starting with GITHUB_."""
-    return [n for n in names if not n.startswith("GITHUB_")]
+    def _usable(self, names: list[str]) -> list[str]:
+        """App variables the deploy can pass: not the deploy's own variables, and not
+        GITHUB_*, which GitHub refuses as secret and variable names."""
+        reserved = {REGISTRY_PASSWORD, SSH_KEY_SECRET, self.ctx.server_host_env}
+        return [n for n in names if n not in reserved and not n.startswith(("GITHUB_", "KAMAL_"))]
