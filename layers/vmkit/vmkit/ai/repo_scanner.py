@@ -162,9 +162,10 @@ def _no_app_error(paths: list[str], app_path: str | None) -> InvalidInput:
 def _conclude(app: AppDir, found: Detection, root: AppDir, others: list[OtherApp]) -> ScanResult:
     evidence = dict(found.evidence)
     warnings = list(found.warnings)
-    sources = {name: app.read(name) or "" for name in found.source_files}
-    dockerfile_text = app.read("Dockerfile") if app.has("Dockerfile") else None
+    # Present even if unreadable: the build uses it either way.
+    dockerfile_text = (app.read("Dockerfile") or "") if app.has("Dockerfile") else None
     procfile_command = _procfile_web(app)
+    sources = {name: app.read(name) or "" for name in found.source_files}
 
     start_command, run_command = found.start_command, found.run_command
     if procfile_command:

@@ -81,7 +81,7 @@ def _canonical(name: str) -> str:
 
 
 def _toml(app: AppDir, name: str) -> dict | None:
-    text = app.read(name) if app.has(name) else None
+    text = app.read(name)
     if not text:
         return None
     try:
@@ -103,6 +103,10 @@ def _package_manager(app: AppDir, found: Detection) -> str:
 def _django(app: AppDir, found: Detection) -> None:
     found.framework = "django"
     found.note("framework", app.evidence(_manifest_of(app), "dependency 'django'"))
+    found.warnings.append(
+        "Django answers 400 to hosts outside ALLOWED_HOSTS: allow the app's host name and "
+        "the container's own address, which the health check calls"
+    )
     project = None
     manage = app.read("manage.py")
     if manage:
@@ -122,7 +126,7 @@ def _asgi_or_wsgi(app: AppDir, found: Detection, framework: str, server: str, ar
     found.framework = framework
     found.note("framework", app.evidence(_manifest_of(app), f"dependency '{framework}'"))
     for entry in _ENTRY_POINTS:
-        text = app.read(entry) if app.has(entry) else None
+        text = app.read(entry)
         match = _APP_OBJECT.search(text or "")
         if match:
             module = entry.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
