@@ -31,7 +31,8 @@ class ActionPin:
         return f"{self.action}@{self.sha} # {self.version}"
 
 
-# Commit SHAs read from each action's repository tags (see the module docstring).
+# The commit each release tag pointed at, read from the action's own repository
+# (checkout v7.0.1, setup-ruby v1.315.0, setup-pack v6.1.0). Bump SHA and comment together.
 CHECKOUT = ActionPin("actions/checkout", "3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1")
 SETUP_RUBY = ActionPin("ruby/setup-ruby", "0dafeac902942906541bc140009cdbf32665b601", "v1.315.0")
 SETUP_PACK = ActionPin(
