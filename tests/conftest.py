@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from moto import mock_aws
 
 import vmkit.deps
-from tests.support.template import create_table
+from tests.support.template import create_state_machines, create_table
 from vmkit.rest import create_app
 from vmkit.services import workspaces
 from vmkit.settings import get_settings
@@ -32,6 +32,9 @@ def aws(monkeypatch: pytest.MonkeyPatch):
         create_table(boto3.client("dynamodb"), TABLE)
         key = boto3.client("kms").create_key(Description="vmkit test")["KeyMetadata"]["Arn"]
         monkeypatch.setenv("KMS_KEY_ID", key)
+        machines = create_state_machines(boto3.client("stepfunctions"))
+        monkeypatch.setenv("DEPLOY_STATE_MACHINE_ARN", machines["DeployStateMachine"])
+        monkeypatch.setenv("TEARDOWN_STATE_MACHINE_ARN", machines["TeardownStateMachine"])
         get_settings.cache_clear()
         vmkit.deps._deps = None
         yield

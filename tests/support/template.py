@@ -44,3 +44,24 @@ def create_table(client: Any, name: str) -> None:
     )
     ttl = props["TimeToLiveSpecification"]
     client.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+
+
+def create_state_machines(client: Any) -> dict[str, str]:
+    """The state machines of template.yaml, their Lambda ARNs pointing at nothing.
+
+    For unit tests, where executions start but do not run (moto's default).
+    """
+    arns = {}
+    for name, resource in template()["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::StateMachine":
+            continue
+        props = resource["Properties"]
+        definition = (ROOT / props["DefinitionUri"]).read_text()
+        for key in props.get("DefinitionSubstitutions", {}):
+            definition = definition.replace(
+                "${%s}" % key, f"arn:aws:lambda:eu-central-1:123456789012:function:{key}"
+            )
+        arns[name] = client.create_state_machine(
+            name=name, definition=definition, roleArn="arn:aws:iam::123456789012:role/vmkit-test"
+        )["stateMachineArn"]
+    return arns

@@ -95,3 +95,10 @@ class AgentCallFailed(VMKitError):
 
     code = "agent_call_failed"
     status = 502
+
+
+class TransientProviderError(ProviderError):
+    """Raised out of a step so the state machine's Retry (matched by class name) retries it."""
+
+    code = "provider_unavailable"
+    status = 503

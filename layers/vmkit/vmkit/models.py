@@ -200,6 +200,11 @@ class InstanceStatus(StrEnum):
 
 
 class Instance(Record):
+    """A VM. Two writers share it, each through `Store.set_fields` on its own fields:
+    the deploy steps (provider id, address, status) and the agent's connection
+    handlers (connection, version, heartbeat, metrics). A whole-record `save` from
+    one would undo the other's concurrent write."""
+
     kind: ClassVar[str] = "INSTANCE"
     environment_id: str
     compute_target_id: str
@@ -268,8 +273,17 @@ class DeployFailure(BaseModel):
     reason: str
 
 
+class DeployAction(StrEnum):
+    deploy = "deploy"
+    reset = "reset"  # rebuild the VM first; DNS and env config are kept
+    teardown = "teardown"  # destroy VM, DNS record and Actions secrets
+
+
 class Deploy(Record):
+    """One run of a state machine for an environment: a deploy, a reset or a teardown."""
+
     kind: ClassVar[str] = "DEPLOY"
+    action: DeployAction = DeployAction.deploy
     environment_id: str
     repo_id: str
     ref: str
@@ -285,6 +299,9 @@ class Deploy(Record):
     interface: str
     deadline_at: datetime | None = None
     finished_at: datetime | None = None
+    # The latest error a step raised (retried or not); MarkFailed reads it to name the
+    # step that failed, since a Catch only passes on the error itself.
+    last_error: DeployFailure | None = None
 
     def transition(self, status: DeployStatus) -> None:
         """Move along the status machine; a terminal deploy never changes again."""

@@ -9,13 +9,14 @@ verifier, or a secret value: secrets come back masked.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from vmkit.ids import id_pattern
 from vmkit.models import (
     ApiKey,
+    DeployAction,
     DeployFailure,
     DeployStatus,
     Environment,
@@ -140,6 +141,14 @@ class RepoCreate(Input):
     default_branch: Annotated[str, StringConstraints(min_length=1, max_length=255)] = "main"
 
 
+class OnboardRequest(Input):
+    environment_id: EnvironmentId | None = Field(
+        default=None,
+        description="Environment whose host the config names; the repo's first if omitted.",
+    )
+    overwrite: bool = Field(default=False, description="Replace files the repo already has.")
+
+
 class RepoPublic(Output):
     id: str
     owner: str
@@ -253,8 +262,27 @@ class DeployCreate(Input):
     )
 
 
+class PlannedChange(Output):
+    resource: str
+    action: Literal["create", "reuse", "upsert", "delete"]
+    detail: str
+
+
+class DeployPlan(Output):
+    """What `deploy` would do, without doing it."""
+
+    environment_id: str
+    url: str
+    changes: list[PlannedChange]
+    monthly_cost_usd: float = Field(description="Estimated VM list price per month; 0 for local.")
+    blocked_by: str | None = Field(
+        description="An active deploy that would make a new one wait (409)."
+    )
+
+
 class DeployPublic(Output):
     id: str
+    action: DeployAction
     environment_id: str
     repo_id: str
     ref: str

@@ -32,6 +32,23 @@ class Settings(BaseModel):
     cloudflare_zone_id: str = Field(default="", alias="CLOUDFLARE_ZONE_ID")
     cloudflare_token_secret: str = Field(default="", alias="CLOUDFLARE_TOKEN_SECRET_NAME")
     public_url: str = Field(default="", alias="PUBLIC_URL")
+    # Provider endpoints: empty means the public API; the local stack points them at
+    # its simulators, so the same adapters run there.
+    hcloud_api_url: str = Field(default="", alias="HCLOUD_API_URL")
+    cloudflare_api_url: str = Field(default="", alias="CLOUDFLARE_API_URL")
+    local_compute_url: str = Field(default="", alias="LOCAL_COMPUTE_URL")
+    local_compute_token: str = Field(default="", alias="LOCAL_COMPUTE_TOKEN")
+    provider_poll_seconds: float = Field(default=1.0, alias="PROVIDER_POLL_SECONDS")
+    # The agent: where VMs download it from (S3, by presigned URL) and dial in to.
+    agent_bucket: str = Field(default="", alias="AGENT_BUCKET")
+    agent_key: str = Field(default="vmkit-agent.pyz", alias="AGENT_KEY")
+    agent_gateway_url: str = Field(default="", alias="AGENT_GATEWAY_URL")
+    ws_management_url: str = Field(default="", alias="WS_MANAGEMENT_URL")
+    # How long a deploy waits on each outside event before it fails.
+    pr_wait_seconds: int = Field(default=7 * 24 * 3600, alias="PR_WAIT_SECONDS")
+    agent_wait_seconds: int = Field(default=300, alias="AGENT_WAIT_SECONDS")
+    harden_wait_seconds: int = Field(default=300, alias="HARDEN_WAIT_SECONDS")
+    workflow_wait_seconds: int = Field(default=3600, alias="WORKFLOW_WAIT_SECONDS")
     max_body_bytes: int = Field(default=64 * 1024, alias="MAX_BODY_BYTES")
 
     model_config = {"populate_by_name": True, "extra": "ignore", "frozen": True}

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from vmkit.ai.context import GenerationContext
 from vmkit.ai.deploy_plan import DeployPlan
 from vmkit.ai.kamal_validator import validate_kamal_config, validate_kamal_secrets

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from vmkit.ai.context import GenerationContext
 from vmkit.ai.repo_files import LocalCheckout
 from vmkit.ai.repo_scanner import scan

@@ -6,6 +6,7 @@ import pytest
 import yaml
 from conftest import scan_app
 from pydantic import ValidationError
+
 from vmkit.ai import dockerfile_generator, gh_actions_generator
 from vmkit.ai.context import GenerationContext, app_hostname
 from vmkit.ai.kamal_validator import load_kamal_config, secret_names

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import APPS
+
 from vmkit.ai.github_files import GitHubRepoFiles
 from vmkit.ai.repo_files import LocalCheckout, RepoFiles
 from vmkit.ai.repo_scanner import scan

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from vmkit.ai import InitResult, init_local
 from vmkit.errors import Conflict, InvalidInput
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from vmkit.ai.kamal_validator import (
     load_kamal_config,
     render_erb,

@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import scan_app
+
 from vmkit.ai.context import GenerationContext
 from vmkit.ai.model_generation import PROMPT_VERSION, ModelSettings
 from vmkit.ai.onboarding import generate_onboarding

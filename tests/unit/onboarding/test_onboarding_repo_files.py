@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from vmkit.ai.repo_files import LocalCheckout, RepoFiles
 from vmkit.errors import InvalidInput
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from conftest import APPS, scan_app
+
 from vmkit.ai.repo_files import LocalCheckout
 from vmkit.ai.repo_scanner import scan
 from vmkit.errors import InvalidInput

@@ -87,14 +87,41 @@ def test_environment_lifecycle(tenant, world):
         },
     ).json()
     assert with_vars["env_vars"] == [{"name": "API_TOKEN", "secret": True, "value": "********"}]
-    assert c.delete(f"/api/environments/{world.environment_id}").status_code == 204
-    assert_error(c.get(f"/api/environments/{world.environment_id}"), 404)
-    # the name and hostname are free again
-    again = c.post(
-        "/api/environments",
-        json={"repo_id": world.repo_id, "name": "production", "compute_target_id": world.target_id},
+    teardown = c.delete(f"/api/environments/{world.environment_id}")
+    assert teardown.status_code == 202
+    assert teardown.json()["action"] == "teardown" and teardown.json()["status"] == "queued"
+    # the environment stays (busy) until the teardown has run
+    busy = assert_error(
+        c.post(f"/api/environments/{world.environment_id}/deploys"), 409, "deploy_in_progress"
     )
-    assert again.status_code == 201 and again.json()["hostname"] == env["hostname"]
+    assert busy["details"]["active_deploy_id"] == teardown.json()["id"]
+
+
+def test_deploys_start_one_at_a_time_and_cancel(tenant, world):
+    c = tenant.client
+    started = c.post(f"/api/environments/{world.environment_id}/deploys", json={"ref": "main"})
+    assert started.status_code == 202
+    deploy = started.json()
+    assert deploy["status"] == "queued" and deploy["action"] == "deploy" and deploy["ref"] == "main"
+    assert_error(
+        c.post(f"/api/environments/{world.environment_id}/deploys"), 409, "deploy_in_progress"
+    )
+    cancelled = c.post(f"/api/deploys/{deploy['id']}/cancel")
+    assert cancelled.json()["status"] == "cancelled"
+    assert "cancelled by key:" in cancelled.json()["failure"]["reason"]
+    assert_error(c.post(f"/api/deploys/{deploy['id']}/cancel"), 409, "deploy_ended")
+    # the environment is free again
+    assert c.post(f"/api/environments/{world.environment_id}/deploys").status_code == 202
+
+
+def test_plan_says_what_a_deploy_would_do_and_cost(tenant, world):
+    plan = tenant.client.get(f"/api/environments/{world.environment_id}/plan").json()
+    assert plan["monthly_cost_usd"] == 4.5 and plan["blocked_by"] is None
+    actions = {change["resource"]: change["action"] for change in plan["changes"]}
+    assert actions["VM"] == "create" and actions["onboarding pull request"] == "create"
+    assert plan["url"] == "https://invoicer-production.apps.example.test"
+    # and nothing was created
+    assert tenant.client.get("/api/deploys").json()["items"] == []
 
 
 def test_duplicate_environment_name_is_a_conflict(tenant, world):
@@ -236,6 +263,12 @@ ID_ROUTES = [
     ("patch", "/api/environments/{}", "environment"),
     ("patch", "/api/environments/{}/env-vars", "environment"),
     ("delete", "/api/environments/{}", "environment"),
+    ("post", "/api/environments/{}/deploys", "environment"),
+    ("post", "/api/environments/{}/reset", "environment"),
+    ("get", "/api/environments/{}/plan", "environment"),
+    ("post", "/api/deploys/{}/cancel", "deploy"),
+    ("post", "/api/repos/{}/scan", "repo"),
+    ("post", "/api/repos/{}/onboard", "repo"),
     ("get", "/api/instances/{}", "instance"),
     ("get", "/api/deploys/{}", "deploy"),
 ]

@@ -7,27 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-_SLUG = re.compile(r"[^a-z0-9]+")
+from vmkit.hostnames import app_hostname, slugify
+
 _GITHUB_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,99})$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9-]{1,63}$")
-_DNS_LABEL_MAX = 63
-
-
-def slugify(name: str) -> str:
-    """Lowercase letters, digits and single hyphens: safe in DNS labels and Kamal names."""
-    return _SLUG.sub("-", name.lower()).strip("-") or "app"
-
-
-def app_hostname(repo: str, env: str, apps_domain: str) -> str:
-    """`{repo-slug}-{env-slug}.{apps_domain}`, the environment's public host name.
-
-    The DNS step must create exactly this name, so both sides call this function. The
-    repo slug is shortened when needed to keep the label within DNS's 63 characters.
-    """
-    env_slug = slugify(env)
-    room = _DNS_LABEL_MAX - len(env_slug) - 1
-    repo_slug = slugify(repo)[:room].rstrip("-")
-    return f"{repo_slug}-{env_slug}.{apps_domain}"
 
 
 class GenerationContext(BaseModel):
@@ -39,6 +22,9 @@ class GenerationContext(BaseModel):
     #: The environment variable the Kamal config reads the server's address from; the
     #: workflow sets it from its `server_host` input (default: the app's host name).
     server_host_env: str = "VMKIT_SERVER_HOST"
+    #: The environment's host name when VMKit already assigned one (it may carry a
+    #: suffix when the plain name is taken); otherwise derived with `app_hostname`.
+    host: str | None = None
 
     @field_validator("owner", "repo")
     @classmethod
@@ -81,7 +67,7 @@ class GenerationContext(BaseModel):
 
     @property
     def app_host(self) -> str:
-        return app_hostname(self.repo, self.env_slug, self.apps_domain)
+        return self.host or app_hostname(self.repo, self.env_slug, self.apps_domain)
 
     @property
     def platform(self) -> str:

@@ -1,11 +1,44 @@
-"""Deploys: the record of one run of the deploy state machine."""
+"""Deploys: start one (or a reset, or a teardown), follow it, cancel it, or plan it.
+
+An environment runs one deploy at a time: starting a second while one is active is
+refused with 409 and the id of the active one, rather than queued, so the caller
+decides whether to wait or cancel. The state machine's execution is named after
+the deploy id, so a duplicate start is refused by Step Functions as well.
+"""
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from vmkit import catalog
 from vmkit.auth import Principal
 from vmkit.deps import Deps
-from vmkit.models import Deploy, Environment, Scope
+from vmkit.errors import Conflict
+from vmkit.ids import new_id
+from vmkit.models import (
+    ComputeTarget,
+    Deploy,
+    DeployAction,
+    DeployFailure,
+    DeployStatus,
+    Environment,
+    Instance,
+    InstanceStatus,
+    OnboardingState,
+    Repo,
+    Scope,
+    utcnow,
+)
+from vmkit.schemas import DeployCreate, DeployPlan, PlannedChange
+from vmkit.services import audit
 from vmkit.store import Page
+
+# How long a deploy may run before the sweeper fails it (waiting for a PR extends it).
+DEPLOY_DEADLINE = timedelta(hours=2)
 
 
 def list_deploys(
@@ -35,3 +68,186 @@ def get_deploy(deps: Deps, principal: Principal, deploy_id: str) -> Deploy:
     deploy = deps.store.get(Deploy, principal.workspace_id, deploy_id)
     principal.require_environment(deploy.environment_id)
     return deploy
+
+
+def _environment_for_change(
+    deps: Deps, principal: Principal, environment_id: str, scope: Scope
+) -> Environment:
+    principal.require(scope)
+    principal.require_environment(environment_id)
+    return deps.store.get(Environment, principal.workspace_id, environment_id)
+
+
+def start_deploy(
+    deps: Deps,
+    principal: Principal,
+    environment_id: str,
+    data: DeployCreate,
+    *,
+    action: DeployAction = DeployAction.deploy,
+) -> Deploy:
+    env = _environment_for_change(
+        deps,
+        principal,
+        environment_id,
+        Scope.admin if action is DeployAction.teardown else Scope.deploy,
+    )
+    repo = deps.store.get(Repo, principal.workspace_id, env.repo_id)
+    if env.active_deploy_id:
+        raise Conflict(
+            f"{env.name} is busy with {env.active_deploy_id}; wait for it or cancel it "
+            f"(POST /api/deploys/{env.active_deploy_id}/cancel)",
+            code="deploy_in_progress",
+            details={"active_deploy_id": env.active_deploy_id},
+        )
+    deploy = Deploy(
+        id=new_id("deploy"),
+        workspace_id=env.workspace_id,
+        environment_id=env.id,
+        repo_id=repo.id,
+        action=action,
+        ref=data.ref or repo.default_branch,
+        requested_by=principal.actor,
+        interface=principal.interface.value,
+        deadline_at=utcnow() + DEPLOY_DEADLINE,
+    )
+    env.active_deploy_id = deploy.id
+    deps.store.save(env)  # conditional on the version read: a concurrent start gets 409
+    deps.store.create(deploy)
+    machine = (
+        deps.settings.teardown_state_machine_arn
+        if action is DeployAction.teardown
+        else deps.settings.deploy_state_machine_arn
+    )
+    try:
+        execution = deps.client("stepfunctions").start_execution(
+            stateMachineArn=machine,
+            name=deploy.id,
+            input=json.dumps(_execution_input(deps, deploy)),
+        )
+    except ClientError as exc:
+        _abandon(
+            deps, deploy, env, f"could not start the state machine: {exc.response['Error']['Code']}"
+        )
+        raise
+    deploy.execution_arn = execution["executionArn"]
+    deps.store.save(deploy)
+    audit.record(
+        deps,
+        principal,
+        f"{action.value}.start",
+        "deploy",
+        deploy.id,
+        environment_id=env.id,
+        ref=deploy.ref,
+    )
+    return deploy
+
+
+def _execution_input(deps: Deps, deploy: Deploy) -> dict[str, Any]:
+    """Ids and timeouts only: no secret ever enters a state machine's payload."""
+    s = deps.settings
+    return {
+        "deploy_id": deploy.id,
+        "workspace_id": deploy.workspace_id,
+        "timeouts": {
+            "pr": s.pr_wait_seconds,
+            "agent": s.agent_wait_seconds,
+            "harden": s.harden_wait_seconds,
+            "workflow": s.workflow_wait_seconds,
+        },
+    }
+
+
+def _abandon(deps: Deps, deploy: Deploy, env: Environment, reason: str) -> None:
+    deploy.failure = DeployFailure(step="start", reason=reason)
+    deploy.transition(DeployStatus.failed)
+    deps.store.save(deploy)
+    env.active_deploy_id = None
+    deps.store.save(env)
+
+
+def cancel_deploy(deps: Deps, principal: Principal, deploy_id: str) -> Deploy:
+    deploy = get_deploy(deps, principal, deploy_id)
+    principal.require(Scope.deploy)
+    if deploy.status.terminal:
+        raise Conflict(f"deploy {deploy.id} already {deploy.status.value}", code="deploy_ended")
+    if deploy.execution_arn:
+        try:
+            deps.client("stepfunctions").stop_execution(
+                executionArn=deploy.execution_arn,
+                error="Cancelled",
+                cause=f"cancelled by {principal.actor}",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
+                raise
+    deploy.transition(DeployStatus.cancelled)
+    deploy.failure = DeployFailure(
+        step=_current_step(deploy), reason=f"cancelled by {principal.actor}"
+    )
+    deps.store.save(deploy)
+    env = deps.store.get(Environment, deploy.workspace_id, deploy.environment_id)
+    if env.active_deploy_id == deploy.id:
+        env.active_deploy_id = None
+        deps.store.save(env)
+    audit.record(deps, principal, f"{deploy.action.value}.cancel", "deploy", deploy.id)
+    return deploy
+
+
+def _current_step(deploy: Deploy) -> str:
+    return deploy.steps[-1].name if deploy.steps else "queued"
+
+
+def plan_deploy(deps: Deps, principal: Principal, environment_id: str) -> DeployPlan:
+    """What a deploy would create or change, and what the VM costs a month. Changes nothing."""
+    env = _environment_for_change(deps, principal, environment_id, Scope.read)
+    repo = deps.store.get(Repo, principal.workspace_id, env.repo_id)
+    target = deps.store.get(ComputeTarget, principal.workspace_id, env.compute_target_id)
+    instance = (
+        deps.store.find(Instance, env.workspace_id, env.instance_id) if env.instance_id else None
+    )
+    has_vm = instance is not None and instance.status is not InstanceStatus.destroyed
+    size = catalog.server_type(target.provider, env.server_type)
+    changes = []
+    if repo.onboarding not in (OnboardingState.merged, OnboardingState.already_onboarded):
+        changes.append(
+            PlannedChange(
+                resource="onboarding pull request",
+                action="create",
+                detail=f"adds the VMKit workflow and Kamal config to {repo.full_name} "
+                "unless the workflow is already there; the deploy waits for the merge",
+            )
+        )
+    changes.append(
+        PlannedChange(
+            resource="VM",
+            action="reuse" if has_vm else "create",
+            detail=f"{env.server_type} ({size.vcpus} vCPU {size.arch}, {size.memory_gb} GB) in {env.region} "
+            f"on {target.provider.value}" + (f", {instance.ip}" if has_vm and instance else ""),
+        )
+    )
+    changes.append(
+        PlannedChange(resource="DNS record", action="upsert", detail=f"A {env.hostname}")
+    )
+    changes.append(
+        PlannedChange(
+            resource="GitHub Actions secrets",
+            action="upsert",
+            detail=f"VMKIT_SSH_PRIVATE_KEY and {len(env.env_vars)} env variables",
+        )
+    )
+    changes.append(
+        PlannedChange(
+            resource="GitHub Actions run",
+            action="create",
+            detail="buildpacks build → GHCR → kamal deploy",
+        )
+    )
+    return DeployPlan(
+        environment_id=env.id,
+        url=deps.settings.apps_url_template.format(hostname=env.hostname),
+        changes=changes,
+        monthly_cost_usd=catalog.monthly_cost(target.provider, env.server_type),
+        blocked_by=env.active_deploy_id,
+    )

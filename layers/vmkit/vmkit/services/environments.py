@@ -8,6 +8,7 @@ from vmkit import catalog
 from vmkit.auth import Principal
 from vmkit.deps import Deps
 from vmkit.errors import Conflict
+from vmkit.hostnames import app_hostname
 from vmkit.ids import new_id
 from vmkit.models import ComputeTarget, Environment, EnvVar, Repo, Scope
 from vmkit.schemas import EnvironmentCreate, EnvironmentUpdate, EnvVarInput, EnvVarsUpdate
@@ -31,10 +32,11 @@ def _claim_hostname(deps: Deps, repo: Repo, slug: str, environment_id: str) -> s
     If another workspace already holds the plain name, a short stable suffix from
     the environment id tells the two apart.
     """
-    base = f"{repo.slug}-{slug}"
+    domain = deps.settings.apps_domain
+    base = app_hostname(repo.name, slug, domain).removesuffix(f".{domain}")
     suffix = hashlib.sha256(environment_id.encode()).hexdigest()[:4]
-    for label in (base, f"{base}-{suffix}"):
-        hostname = f"{label}.{deps.settings.apps_domain}"
+    for label in (base, f"{base[: 63 - 5]}-{suffix}"):
+        hostname = f"{label}.{domain}"
         if deps.store.claim(f"HOST#{hostname}", environment_id):
             return hostname
     raise Conflict(
@@ -187,19 +189,8 @@ def env_var_values(deps: Deps, env: Environment) -> dict[str, str]:
     }
 
 
-def delete_environment(deps: Deps, principal: Principal, environment_id: str) -> None:
-    principal.require(Scope.admin)
-    env = get_environment(deps, principal, environment_id)
-    if env.instance_id or env.active_deploy_id:
-        raise Conflict(
-            f"environment {env.name} has a VM or a deploy in progress; tear it down first",
-            code="in_use",
-        )
-    forget_environment(deps, env)
-    audit.record(deps, principal, "environment.delete", "environment", env.id, name=env.name)
-
-
 def forget_environment(deps: Deps, env: Environment) -> None:
+    """Delete the record and free its names; the teardown's last step."""
     deps.store.delete(env)
     deps.store.release(_claim_env_name(env.repo_id, env.slug), env.id)
     deps.store.release(f"HOST#{env.hostname}", env.id)

@@ -190,10 +190,14 @@ class Store:
         item = self.table.get(items[0]["pk"], items[0]["sk"]) if items else None
         return cls.model_validate(item) if item else None
 
-    def sweep(self, cls: type[R], group: str, *, older_than: str) -> list[R]:
-        """Rows of a sweep group whose order key (a timestamp) is before `older_than`."""
+    def sweep(self, cls: type[R], group: str, *, older_than: str | None = None) -> list[R]:
+        """Rows of a sweep group, those whose order key (a timestamp) is before `older_than`."""
         items, _ = self.table.query(group, index=SWEEP)
-        return [cls.model_validate(i) for i in items if i.get("gsi3sk", "") < older_than]
+        return [
+            cls.model_validate(i)
+            for i in items
+            if older_than is None or i.get("gsi3sk", "") < older_than
+        ]
 
     # --- users and memberships (users exist outside any workspace) -----------------
 

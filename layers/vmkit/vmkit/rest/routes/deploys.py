@@ -29,3 +29,9 @@ def list_deploys(
 @router.get("/{deploy_id}", name="get_deploy")
 def get_deploy(deps: DepsDep, principal: PrincipalDep, deploy_id: DeployIdPath) -> DeployPublic:
     return DeployPublic.model_validate(deploys.get_deploy(deps, principal, deploy_id))
+
+
+@router.post("/{deploy_id}/cancel", name="cancel_deploy")
+def cancel_deploy(deps: DepsDep, principal: PrincipalDep, deploy_id: DeployIdPath) -> DeployPublic:
+    """Stop a running deploy; what it already created stays and the next deploy reuses it."""
+    return DeployPublic.model_validate(deploys.cancel_deploy(deps, principal, deploy_id))

@@ -1,17 +1,21 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, status
 
 from vmkit.ids import id_pattern
+from vmkit.models import DeployAction
 from vmkit.rest.deps import Cursor, DepsDep, EnvironmentIdPath, Limit, PrincipalDep
 from vmkit.schemas import (
+    DeployCreate,
+    DeployPlan,
+    DeployPublic,
     EnvironmentCreate,
     EnvironmentPublic,
     EnvironmentUpdate,
     EnvVarsUpdate,
     ListOf,
 )
-from vmkit.services import environments
+from vmkit.services import deploys, environments
 
 router = APIRouter(prefix="/api/environments", tags=["environments"])
 
@@ -68,10 +72,50 @@ def set_env_vars(
 
 
 @router.delete(
-    "/{environment_id}", name="delete_environment", status_code=status.HTTP_204_NO_CONTENT
+    "/{environment_id}", name="destroy_environment", status_code=status.HTTP_202_ACCEPTED
 )
-def delete_environment(
+def destroy_environment(
     deps: DepsDep, principal: PrincipalDep, environment_id: EnvironmentIdPath
-) -> Response:
-    environments.delete_environment(deps, principal, environment_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+) -> DeployPublic:
+    """Tear the environment down: VM, DNS record and Actions secrets. The repo's files stay.
+
+    Returns the teardown, which runs like a deploy; the environment is gone when it succeeds.
+    """
+    teardown = deploys.start_deploy(
+        deps, principal, environment_id, DeployCreate(), action=DeployAction.teardown
+    )
+    return DeployPublic.model_validate(teardown)
+
+
+@router.post("/{environment_id}/deploys", name="start_deploy", status_code=status.HTTP_202_ACCEPTED)
+def start_deploy(
+    deps: DepsDep,
+    principal: PrincipalDep,
+    environment_id: EnvironmentIdPath,
+    body: DeployCreate | None = None,
+) -> DeployPublic:
+    """Deploy the environment. One deploy runs per environment: a second gets 409 with the active one's id."""
+    return DeployPublic.model_validate(
+        deploys.start_deploy(deps, principal, environment_id, body or DeployCreate())
+    )
+
+
+@router.post(
+    "/{environment_id}/reset", name="reset_environment", status_code=status.HTTP_202_ACCEPTED
+)
+def reset_environment(
+    deps: DepsDep, principal: PrincipalDep, environment_id: EnvironmentIdPath
+) -> DeployPublic:
+    """Rebuild the VM from scratch and deploy again; DNS and env config are kept."""
+    reset = deploys.start_deploy(
+        deps, principal, environment_id, DeployCreate(), action=DeployAction.reset
+    )
+    return DeployPublic.model_validate(reset)
+
+
+@router.get("/{environment_id}/plan", name="plan_deploy")
+def plan_deploy(
+    deps: DepsDep, principal: PrincipalDep, environment_id: EnvironmentIdPath
+) -> DeployPlan:
+    """What a deploy would create or change, and the VM's monthly cost. Changes nothing."""
+    return deploys.plan_deploy(deps, principal, environment_id)

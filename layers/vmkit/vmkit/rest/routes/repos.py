@@ -1,8 +1,9 @@
 from fastapi import APIRouter, Response, status
 
 from vmkit.rest.deps import Cursor, DepsDep, Limit, PrincipalDep, RepoIdPath
-from vmkit.schemas import ListOf, RepoCreate, RepoPublic
-from vmkit.services import repos
+from vmkit.schemas import ListOf, OnboardRequest, RepoCreate, RepoPublic
+from vmkit.services import onboarding, repos
+from vmkit.services.onboarding import OnboardingResult
 
 router = APIRouter(prefix="/api/repos", tags=["repos"])
 
@@ -31,3 +32,20 @@ def get_repo(deps: DepsDep, principal: PrincipalDep, repo_id: RepoIdPath) -> Rep
 def disconnect_repo(deps: DepsDep, principal: PrincipalDep, repo_id: RepoIdPath) -> Response:
     repos.disconnect_repo(deps, principal, repo_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{repo_id}/scan", name="scan_repo")
+def scan_repo(deps: DepsDep, principal: PrincipalDep, repo_id: RepoIdPath) -> dict:
+    """Read the repo through the GitHub App and report what VMKit found, with evidence."""
+    return onboarding.scan_repo(deps, principal, repo_id)
+
+
+@router.post("/{repo_id}/onboard", name="onboard_repo")
+def onboard_repo(
+    deps: DepsDep, principal: PrincipalDep, repo_id: RepoIdPath, body: OnboardRequest | None = None
+) -> OnboardingResult:
+    """Open (or update) the onboarding pull request with the workflow and Kamal config."""
+    body = body or OnboardRequest()
+    return onboarding.onboard_repo(
+        deps, principal, repo_id, environment_id=body.environment_id, overwrite=body.overwrite
+    )

@@ -1,0 +1,413 @@
+"""The deploy state machine's steps (statemachines/deploy.asl.json, teardown.asl.json).
+
+Each function is one Task state. They take only ids from the execution's input and
+return only small, non-secret facts: secrets are decrypted inside the step that
+uses them and never enter a state's input or output. Every step is idempotent, so a
+retried or re-run deploy reuses the VM, the record and the secrets that exist.
+
+Waiting states park their task token *before* starting what will resume them (the
+PR, the harden call, the workflow run), so a fast reply can never arrive first.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+
+from vmkit import agentrpc, auth
+from vmkit.deps import Deps
+from vmkit.errors import AgentUnavailable, Conflict
+from vmkit.ids import new_id
+from vmkit.models import (
+    ComputeTarget,
+    Deploy,
+    DeployAction,
+    DeployFailure,
+    DeployStatus,
+    Environment,
+    Instance,
+    InstanceStatus,
+    OnboardingState,
+    Repo,
+    StepRecord,
+    utcnow,
+)
+from vmkit.providers import factory
+from vmkit.services import compute_targets, environments, waits
+from vmkit.services.waits import What
+
+WORKFLOW_FILE = "vmkit-deploy.yml"
+WORKFLOW_PATH = f".github/workflows/{WORKFLOW_FILE}"
+SSH_KEY_SECRET = "VMKIT_SSH_PRIVATE_KEY"  # noqa: S105 (the secret's name)
+INSTANCE_LABEL = "vmkit.dev/instance"
+MANAGED_LABEL = "vmkit.dev/managed"
+AGENT_URL_TTL_S = 3600
+PR_DEADLINE = timedelta(days=8)
+WAIT_TTL_S = {"pr": 8 * 24 * 3600, "agent": 3600, "harden": 3600, "workflow": 6 * 3600}
+WAIT_STATUS: dict[What, DeployStatus] = {
+    "pr": DeployStatus.waiting_for_pr,
+    "agent": DeployStatus.waiting_for_agent,
+    "harden": DeployStatus.waiting_for_harden,
+    "workflow": DeployStatus.waiting_for_workflow,
+}
+
+
+class StepInput(BaseModel):
+    deploy_id: str
+    workspace_id: str
+    task_token: str | None = None
+    error: dict[str, Any] | None = None  # what a Catch put in `$.error`
+
+    def __repr__(self) -> str:
+        return f"StepInput({self.deploy_id})"
+
+
+class Context:
+    """The records a step works on, read once."""
+
+    def __init__(self, deps: Deps, step: StepInput):
+        self.deps = deps
+        self.deploy = deps.store.get(Deploy, step.workspace_id, step.deploy_id)
+        self.env = deps.store.get(Environment, step.workspace_id, self.deploy.environment_id)
+        self.repo = deps.store.get(Repo, step.workspace_id, self.deploy.repo_id)
+        self.target = deps.store.get(ComputeTarget, step.workspace_id, self.env.compute_target_id)
+
+    def instance(self) -> Instance | None:
+        if not self.env.instance_id:
+            return None
+        return self.deps.store.find(Instance, self.env.workspace_id, self.env.instance_id)
+
+    def record(
+        self,
+        step: str,
+        status: str,
+        detail: str | None = None,
+        deploy_status: DeployStatus | None = None,
+    ) -> None:
+        if deploy_status is not None:
+            self.deploy.transition(deploy_status)
+        self.deploy.steps.append(StepRecord(name=step, status=status, detail=detail))  # type: ignore[arg-type]
+        self.deps.store.save(self.deploy)
+
+    def wait(
+        self, step: str, what: What, token: str, detail: str, lookup: str | None = None
+    ) -> None:
+        waits.park(
+            self.deps, self.deploy.id, what, token, ttl_seconds=WAIT_TTL_S[what], lookup=lookup
+        )
+        if what == "pr":  # people take days to review: the sweeper must not give up sooner
+            self.deploy.deadline_at = utcnow() + PR_DEADLINE
+        self.record(step, "waiting", detail, WAIT_STATUS[what])
+
+
+def _running(ctx: Context) -> None:
+    if ctx.deploy.status.terminal:
+        raise Conflict(
+            f"deploy {ctx.deploy.id} already ended ({ctx.deploy.status.value})", code="deploy_ended"
+        )
+
+
+# --- the deploy -----------------------------------------------------------------------------
+
+
+def load_context(deps: Deps, step: StepInput) -> dict[str, Any]:
+    """Start: mark the deploy running and pin the commit that will be deployed."""
+    ctx = Context(deps, step)
+    _running(ctx)
+    if ctx.deploy.action is DeployAction.teardown:
+        ctx.record("LoadContext", "succeeded", "tearing down", DeployStatus.running)
+        return {"action": ctx.deploy.action.value}
+    ref = ctx.deploy.ref or ctx.repo.default_branch
+    ctx.deploy.commit_sha = factory.forge(deps, ctx.repo).default_branch_sha(ref)
+    ctx.record(
+        "LoadContext",
+        "succeeded",
+        f"{ctx.repo.full_name}@{ref} ({ctx.deploy.commit_sha[:7]})",
+        DeployStatus.running,
+    )
+    return {"action": ctx.deploy.action.value}
+
+
+def check_onboarding(deps: Deps, step: StepInput) -> dict[str, Any]:
+    """Is the VMKit workflow on the branch being deployed? If not, onboarding comes first."""
+    ctx = Context(deps, step)
+    ref = ctx.deploy.ref or ctx.repo.default_branch
+    onboarded = factory.forge(deps, ctx.repo).file_exists(WORKFLOW_PATH, ref)
+    if onboarded and ctx.repo.onboarding not in (
+        OnboardingState.merged,
+        OnboardingState.already_onboarded,
+    ):
+        ctx.repo.onboarding = OnboardingState.already_onboarded
+        deps.store.save(ctx.repo)
+    ctx.record(
+        "CheckOnboarding",
+        "succeeded",
+        "workflow present" if onboarded else f"{WORKFLOW_PATH} missing",
+    )
+    return {"onboarded": onboarded}
+
+
+def open_onboarding_pr(deps: Deps, step: StepInput) -> None:
+    """Wait for the onboarding PR to be merged (opening or updating it first)."""
+    from vmkit.services import onboarding
+
+    ctx = Context(deps, step)
+    assert step.task_token
+    ctx.wait(
+        "OpenOnboardingPR",
+        "pr",
+        step.task_token,
+        "waiting for the onboarding PR to be merged",
+        lookup=f"PRWAIT#{ctx.repo.id}",
+    )
+    pr = onboarding.open_pull_request(deps, ctx.repo, ctx.env)
+    ctx.record("OpenOnboardingPR", "waiting", f"merge {pr.url} to continue")
+
+
+def destroy_instance(deps: Deps, step: StepInput) -> dict[str, Any]:
+    """For a reset or a teardown: delete the VM; keep DNS and env config (reset)."""
+    ctx = Context(deps, step)
+    instance = ctx.instance()
+    if instance is None:
+        ctx.record("DestroyInstance", "skipped", "no VM")
+        return {}
+    compute = factory.compute_for(deps, ctx.target)
+    servers = (
+        [instance.provider_server_id]
+        if instance.provider_server_id
+        else [s.id for s in compute.find_servers({INSTANCE_LABEL: instance.id})]
+    )
+    for server_id in servers:
+        compute.delete_server(server_id)
+    deps.store.set_fields(
+        instance, status=InstanceStatus.destroyed.value, agent_connected=False, connection_id=None
+    )
+    ctx.env.instance_id = None
+    deps.store.save(ctx.env)
+    ctx.record(
+        "DestroyInstance", "succeeded", f"deleted server {', '.join(servers) or '(none found)'}"
+    )
+    return {}
+
+
+def ensure_instance(deps: Deps, step: StepInput) -> dict[str, Any]:
+    """Reuse the environment's VM or create one whose cloud-init installs the agent."""
+    ctx = Context(deps, step)
+    instance = ctx.instance()
+    if instance and instance.provider_server_id and instance.status is not InstanceStatus.destroyed:
+        ctx.record("EnsureInstance", "succeeded", f"reusing {instance.id} ({instance.ip})")
+        return {"provisioned": False}
+    if instance is None or instance.status is InstanceStatus.destroyed:
+        instance = Instance(
+            id=new_id("instance"),
+            workspace_id=ctx.env.workspace_id,
+            environment_id=ctx.env.id,
+            compute_target_id=ctx.target.id,
+            provider=ctx.target.provider,
+            server_type=ctx.env.server_type,
+            region=ctx.env.region,
+        )
+        deps.store.create(instance)
+        ctx.env.instance_id = instance.id
+        deps.store.save(ctx.env)
+    compute = factory.compute_for(deps, ctx.target)
+    # A retried attempt may already have made the server: adopt it (its user data
+    # holds the token whose verifier is stored) rather than make a second one.
+    existing = compute.find_servers({INSTANCE_LABEL: instance.id})
+    if existing:
+        server = existing[0]
+    else:
+        issued = auth.issue(auth.AGENT_TOKEN_PREFIX)
+        deps.store.set_fields(
+            instance,
+            agent_token_id=issued.key_id,
+            agent_verifier=issued.verifier.model_dump(),
+            gsi1pk=f"AGENT#{issued.key_id}",
+            gsi1sk="#",
+        )
+        server = compute.create_server(
+            name=f"{ctx.repo.slug}-{ctx.env.slug}-{instance.id[-6:].lower()}",
+            server_type=ctx.env.server_type,
+            region=ctx.env.region,
+            user_data=_user_data(deps, instance, issued.plaintext),
+            labels={MANAGED_LABEL: "true", INSTANCE_LABEL: instance.id},
+        )
+    deps.store.set_fields(
+        instance, provider_server_id=server.id, ip=server.ip, status=InstanceStatus.running.value
+    )
+    ctx.record("EnsureInstance", "succeeded", f"created server {server.id} ({server.ip})")
+    return {"provisioned": True}
+
+
+def _user_data(deps: Deps, instance: Instance, agent_token: str) -> str:
+    from vmkit import cloudinit
+
+    settings = deps.settings
+    s3 = deps.client("s3")
+    head = s3.head_object(Bucket=settings.agent_bucket, Key=settings.agent_key)
+    url = s3.generate_presigned_url(
+        "get_object",
+        Params={"Bucket": settings.agent_bucket, "Key": settings.agent_key},
+        ExpiresIn=AGENT_URL_TTL_S,
+    )
+    return cloudinit.render_user_data(
+        agent_token=agent_token,
+        gateway_url=settings.agent_gateway_url,
+        instance_id=instance.id,
+        agent_download_url=url,
+        agent_sha256=head["Metadata"]["sha256"],
+    )
+
+
+def wait_for_agent(deps: Deps, step: StepInput) -> None:
+    """Wait until the VM's agent has dialled in and registered."""
+    ctx = Context(deps, step)
+    assert step.task_token
+    instance = ctx.instance()
+    ctx.wait("WaitForAgent", "agent", step.task_token, "waiting for the agent to connect")
+    if instance and instance.agent_connected:
+        waits.resume(deps, ctx.deploy.id, "agent", output={"agent_version": instance.agent_version})
+
+
+def harden_instance(deps: Deps, step: StepInput) -> None:
+    """Ask the agent to harden the VM: kamal user, deploy key, sshd, firewall."""
+    ctx = Context(deps, step)
+    assert step.task_token
+    instance = ctx.instance()
+    if instance is None:
+        raise AgentUnavailable("the environment has no VM to harden")
+    ctx.wait("HardenInstance", "harden", step.task_token, "the agent is hardening the VM")
+    agentrpc.send(
+        deps,
+        instance,
+        "harden",
+        {"deploy_public_key": ctx.target.deploy_public_key},
+        resumes=(ctx.deploy.id, "harden"),
+    )
+
+
+def ensure_dns(deps: Deps, step: StepInput) -> dict[str, Any]:
+    ctx = Context(deps, step)
+    instance = ctx.instance()
+    assert instance and instance.ip
+    factory.dns(deps).upsert_a_record(ctx.env.hostname, instance.ip)
+    ctx.record(
+        "EnsureDNS", "succeeded", f"{ctx.env.hostname} → {instance.ip}", DeployStatus.running
+    )
+    return {}
+
+
+def ensure_deploy_secrets(deps: Deps, step: StepInput) -> dict[str, Any]:
+    """The deploy key and the environment's variables, as Actions secrets and variables."""
+    ctx = Context(deps, step)
+    forge = factory.forge(deps, ctx.repo)
+    forge.set_secret(SSH_KEY_SECRET, compute_targets.deploy_private_key(deps, ctx.target))
+    values = environments.env_var_values(deps, ctx.env)
+    for var in ctx.env.env_vars:
+        if var.secret:
+            forge.set_secret(var.name, values[var.name])
+        else:
+            forge.set_variable(var.name, values[var.name])
+    ctx.record(
+        "EnsureDeploySecrets",
+        "succeeded",
+        f"{SSH_KEY_SECRET} and {len(ctx.env.env_vars)} variables",
+    )
+    return {}
+
+
+def dispatch_workflow(deps: Deps, step: StepInput) -> None:
+    """Run the repo's VMKit workflow; the `workflow_run` webhook resumes the deploy."""
+    ctx = Context(deps, step)
+    assert step.task_token
+    instance = ctx.instance()
+    assert instance and instance.ip
+    ctx.wait(
+        "DispatchWorkflow", "workflow", step.task_token, "GitHub Actions is building and deploying"
+    )
+    factory.forge(deps, ctx.repo).dispatch_workflow(
+        WORKFLOW_FILE,
+        ctx.deploy.ref or ctx.repo.default_branch,
+        {"deploy_id": ctx.deploy.id, "environment": ctx.env.slug, "server_host": instance.ip},
+    )
+
+
+def mark_succeeded(deps: Deps, step: StepInput) -> dict[str, Any]:
+    ctx = Context(deps, step)
+    if ctx.deploy.action is DeployAction.teardown:
+        environments.forget_environment(deps, ctx.env)
+        ctx.deploy.url = None
+    else:
+        ctx.deploy.url = deps.settings.apps_url_template.format(hostname=ctx.env.hostname)
+        _release(deps, ctx)
+    ctx.record("Done", "succeeded", ctx.deploy.url, DeployStatus.succeeded)
+    return {"url": ctx.deploy.url}
+
+
+def mark_failed(deps: Deps, step: StepInput) -> dict[str, Any]:
+    """The Catch of every state: record which step failed and why, release the environment."""
+    ctx = Context(deps, step)
+    if ctx.deploy.status.terminal:
+        return {}  # cancelled while a step was running: the cancel already said why
+    if ctx.deploy.failure is None:
+        ctx.deploy.failure = _failure(ctx.deploy, step.error or {})
+    _release(deps, ctx)
+    ctx.record(ctx.deploy.failure.step, "failed", ctx.deploy.failure.reason, DeployStatus.failed)
+    return {}
+
+
+def _failure(deploy: Deploy, error: dict[str, Any]) -> DeployFailure:
+    """Which step failed and why, from the Catch's error and what the steps recorded."""
+    name, cause = error.get("Error", "States.TaskFailed"), error.get("Cause") or ""
+    waiting = next((s.name for s in reversed(deploy.steps) if s.status == "waiting"), None)
+    if name == "States.Timeout" and waiting:
+        return DeployFailure(
+            step=waiting,
+            reason=f"{waiting} timed out: {TIMEOUT_HINTS.get(waiting, '')}".rstrip(": "),
+        )
+    if deploy.last_error is not None:
+        return deploy.last_error
+    try:
+        message = json.loads(cause).get("errorMessage", cause)
+    except (ValueError, AttributeError):
+        message = cause
+    return DeployFailure(step=waiting or "unknown", reason=message or name)
+
+
+TIMEOUT_HINTS = {
+    "WaitForAgent": "the VM's agent never connected; check outbound HTTPS from the VM and "
+    "`journalctl -u vmkit-agent` on it",
+    "HardenInstance": "the agent did not finish hardening the VM",
+    "DispatchWorkflow": "the GitHub Actions run did not finish in time",
+    "OpenOnboardingPR": "the onboarding pull request was not merged in time",
+}
+
+
+def _release(deps: Deps, ctx: Context) -> None:
+    """Free the environment for the next deploy."""
+    if ctx.env.active_deploy_id == ctx.deploy.id:
+        ctx.env.active_deploy_id = None
+        deps.store.save(ctx.env)
+
+
+# --- teardown --------------------------------------------------------------------------------
+
+
+def delete_dns(deps: Deps, step: StepInput) -> dict[str, Any]:
+    ctx = Context(deps, step)
+    deleted = factory.dns(deps).delete_records(ctx.env.hostname)
+    ctx.record("DeleteDNS", "succeeded", f"{deleted} record(s) for {ctx.env.hostname}")
+    return {}
+
+
+def delete_deploy_secrets(deps: Deps, step: StepInput) -> dict[str, Any]:
+    """Remove what VMKit put in the repo's Actions settings; the repo's files stay."""
+    ctx = Context(deps, step)
+    forge = factory.forge(deps, ctx.repo)
+    for name in [SSH_KEY_SECRET, *(v.name for v in ctx.env.env_vars if v.secret)]:
+        forge.delete_secret(name)
+    ctx.record("DeleteDeploySecrets", "succeeded", "Actions secrets removed")
+    return {}

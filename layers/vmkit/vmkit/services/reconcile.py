@@ -1,0 +1,98 @@
+"""The scheduled sweeper: what no event will ever report.
+
+- deploys past their deadline (a lost task token, a stuck step) are stopped and failed;
+- runs whose `workflow_run` webhook never came are looked up on GitHub;
+- agents whose heartbeats stopped are marked disconnected (API Gateway's
+  `$disconnect` is best effort, so silence is the only reliable signal).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from vmkit.deps import Deps
+from vmkit.errors import ProviderError
+from vmkit.models import Deploy, DeployFailure, DeployStatus, Environment, Instance, Repo, utcnow
+from vmkit.observability import logger
+from vmkit.providers import factory
+from vmkit.services.github_webhooks import record_run
+from vmkit.services.orchestration import WORKFLOW_FILE
+from vmkit.store.keys import ACTIVE_DEPLOY, CONNECTED_AGENT
+
+WEBHOOK_GRACE = timedelta(minutes=5)
+AGENT_SILENCE = timedelta(minutes=10)  # heartbeats come every 4 minutes
+
+
+def sweep(deps: Deps) -> dict[str, Any]:
+    now = utcnow()
+    overdue, asked = [], []
+    for deploy in deps.store.sweep(Deploy, ACTIVE_DEPLOY):
+        if deploy.status.terminal:
+            continue
+        if deploy.deadline_at and deploy.deadline_at < now:
+            _fail_overdue(deps, deploy)
+            overdue.append(deploy.id)
+        elif (
+            deploy.status is DeployStatus.waiting_for_workflow
+            and deploy.updated_at < now - WEBHOOK_GRACE
+            and _ask_github(deps, deploy)
+        ):
+            asked.append(deploy.id)
+    silent = []
+    for instance in deps.store.sweep(
+        Instance, CONNECTED_AGENT, older_than=(now - AGENT_SILENCE).isoformat()
+    ):
+        deps.store.set_fields(instance, agent_connected=False, connection_id=None)
+        silent.append(instance.id)
+    return {"overdue_deploys": overdue, "runs_reconciled": asked, "silent_agents": silent}
+
+
+def _fail_overdue(deps: Deps, deploy: Deploy) -> None:
+    step = deploy.steps[-1].name if deploy.steps else "queued"
+    if deploy.execution_arn:
+        try:
+            deps.client("stepfunctions").stop_execution(
+                executionArn=deploy.execution_arn,
+                error="DeadlineExceeded",
+                cause=f"stuck at {step}",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
+                raise
+    deploy.failure = DeployFailure(
+        step=step, reason=f"did not finish before its deadline (stuck at {step})"
+    )
+    deploy.transition(DeployStatus.failed)
+    deps.store.save(deploy)
+    env = deps.store.find(Environment, deploy.workspace_id, deploy.environment_id)
+    if env and env.active_deploy_id == deploy.id:
+        env.active_deploy_id = None
+        deps.store.save(env)
+
+
+def _ask_github(deps: Deps, deploy: Deploy) -> bool:
+    repo = deps.store.get(Repo, deploy.workspace_id, deploy.repo_id)
+    try:
+        run = factory.forge(deps, repo).find_run(WORKFLOW_FILE, deploy.id)
+    except ProviderError as exc:
+        logger.warning(
+            "could not ask GitHub about a run",
+            extra={"deploy_id": deploy.id, "reason": exc.message},
+        )
+        return False
+    if run is None or run.status != "completed":
+        return False
+    record_run(
+        deps,
+        deploy,
+        {
+            "id": run.id,
+            "status": run.status,
+            "conclusion": run.conclusion,
+            "html_url": run.html_url,
+        },
+    )
+    return True
