@@ -59,7 +59,7 @@ def create_state_machines(client: Any) -> dict[str, str]:
         definition = (ROOT / props["DefinitionUri"]).read_text()
         for key in props.get("DefinitionSubstitutions", {}):
             definition = definition.replace(
-                "${%s}" % key, f"arn:aws:lambda:eu-central-1:123456789012:function:{key}"
+                "${" + key + "}", f"arn:aws:lambda:eu-central-1:123456789012:function:{key}"
             )
         arns[name] = client.create_state_machine(
             name=name, definition=definition, roleArn="arn:aws:iam::123456789012:role/vmkit-test"
