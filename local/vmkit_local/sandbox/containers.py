@@ -2,7 +2,8 @@
 
 Each container has, under `<root>/var/lib/vmkit-sandbox/containers/`:
 - `<name>.json`, the state the agent reads (`name, image, state, health, pid, port,
-  started_at, labels`; the shim adds `exit_code`, `finished_at` when it ends);
+  started_at, labels`, plus docker's `id`; the shim adds `exit_code`, `finished_at`
+  when it ends);
 - `<name>.log`, one `<RFC3339> <text>` line per output line;
 - `<name>.config.json` (0600, it holds the environment), how to start it again, like
   docker's `config.v2.json`.
@@ -14,6 +15,7 @@ in separate network namespaces.
 
 from __future__ import annotations
 
+import secrets
 import signal
 import socket
 import subprocess
@@ -72,9 +74,11 @@ def run_container(root: Path, spec: ContainerSpec) -> dict[str, Any]:
         {"spec": asdict(spec), "stopped_by_user": False},
         mode=0o600,
     )
+    container_id = secrets.token_hex(32)
     atomic_write_json(
         state_path,
         {
+            "id": container_id,
             "name": spec.name,
             "image": spec.image,
             "state": "running",
@@ -85,7 +89,8 @@ def run_container(root: Path, spec: ContainerSpec) -> dict[str, Any]:
             "labels": spec.labels,
         },
     )
-    shim_argv = [sys.executable, "-I", "-m", _SHIM_MODULE, str(state_path), str(log_path), "--"]
+    shim_argv = [sys.executable, "-I", "-m", _SHIM_MODULE, str(directory), container_id]
+    shim_argv += [str(log_path), "--"]
     with log_path.open("ab") as shim_errors:  # a crashing shim explains itself in the log
         shim = subprocess.Popen(
             [*shim_argv, *spec.command],

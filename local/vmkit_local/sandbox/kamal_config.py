@@ -146,6 +146,7 @@ class ProxySettings:
     hosts: list[str]
     app_port: int = 80
     ssl: bool = False
+    custom_certificate: bool = False
     healthcheck_path: str = "/up"
     healthcheck_timeout: int = 5  # kamal-proxy's default, seconds
 
@@ -242,14 +243,13 @@ def _check(value: Any, kind: Any, context: str, allow_extensions: bool = False) 
     elif kind == _SERVERS:
         _check_servers(value, context)
     elif isinstance(kind, tuple) and kind[0] == "either":
+        # The option of the value's own shape decides, so a hash gets the hash's errors
+        # ("proxy: unknown key: ...") rather than a vague "should be a boolean or a hash".
         options = kind[1:]
-        for option in options:
-            try:
-                _check(value, option, context)
-                return
-            except KamalConfigError:
-                continue
-        _fail(context, "should be " + " or ".join(dict.fromkeys(_describe(o) for o in options)))
+        matching = [option for option in options if _same_shape(value, option)]
+        if not matching:
+            _fail(context, "should be " + " or ".join(dict.fromkeys(_describe(o) for o in options)))
+        _check(value, matching[0], context)
     elif isinstance(kind, tuple) and kind[0] == "list":
         _require_type(value, "an array", context)
         for index, item in enumerate(value):
@@ -315,6 +315,16 @@ def _require_type(value: Any, kind: str, context: str) -> None:
         _fail(context, f"should be {kind}")
 
 
+def _same_shape(value: Any, kind: Any) -> bool:
+    if isinstance(kind, dict) or kind == HASH:
+        return isinstance(value, dict)
+    if isinstance(kind, tuple):
+        return isinstance(value, list)
+    if kind == BOOL:
+        return isinstance(value, bool)
+    return not isinstance(value, dict | list)
+
+
 def _describe(kind: Any) -> str:
     if isinstance(kind, dict):
         return HASH
@@ -358,7 +368,7 @@ def _build(raw: dict[str, Any], destination: str | None) -> KamalConfig:
         raise KamalConfigError("builder: buildpacks only support building for one arch")
     role, role_config, hosts = _primary_role(raw)
     proxy = _proxy(raw.get("proxy"), role_config.get("proxy"), role)
-    if proxy and proxy.ssl and len(hosts) > 1:
+    if proxy and proxy.ssl and not proxy.custom_certificate and len(hosts) > 1:
         raise KamalConfigError(
             "SSL is only supported on a single server unless you provide custom certificates, "
             f"found {len(hosts)} servers for role {role}"
@@ -446,9 +456,8 @@ def _proxy(top: Any, role: Any, role_name: str) -> ProxySettings | None:
     ssl = config.get("ssl", False)
     if ssl and not hosts:
         raise KamalConfigError(f"{context}: Must set a host to enable automatic SSL")
-    if isinstance(ssl, dict) and bool(ssl.get("certificate_pem")) != bool(
-        ssl.get("private_key_pem")
-    ):
+    pems = (ssl.get("certificate_pem"), ssl.get("private_key_pem")) if isinstance(ssl, dict) else ()
+    if pems and bool(pems[0]) != bool(pems[1]):
         missing = "private_key_pem" if ssl.get("certificate_pem") else "certificate_pem"
         raise KamalConfigError(f"{context}: Missing {missing} setting")
     healthcheck = config.get("healthcheck") or {}
@@ -456,6 +465,7 @@ def _proxy(top: Any, role: Any, role_name: str) -> ProxySettings | None:
         hosts=[str(h) for h in hosts],
         app_port=config.get("app_port", 80),
         ssl=bool(ssl),
+        custom_certificate=bool(pems) and all(pems),
         healthcheck_path=str(healthcheck.get("path", "/up")),
         healthcheck_timeout=healthcheck.get("timeout", 5),
     )

@@ -48,10 +48,16 @@ _RESPONSE_TIMEOUT = 30.0  # kamal-proxy's default response_timeout
 class AppRouter:
     """ASGI app: the whole router. Run it under uvicorn (`RouterServer` does)."""
 
-    def __init__(self, resolve: Resolve, root_for_ip: RootForIp):
-        """`resolve` and `root_for_ip` are called from worker threads and may block."""
+    def __init__(self, resolve: Resolve, root_for_ip: RootForIp, *, apps_domain: str = "localhost"):
+        """`resolve` and `root_for_ip` are called from worker threads and may block.
+
+        With an `apps_domain` other than `localhost`, `{name}.localhost` is served as
+        `{name}.{apps_domain}`: the name DNS and the app's `proxy.host` use, so the
+        local stack can keep the production naming while browsers reach it on loopback.
+        """
         self._resolve = resolve
         self._root_for_ip = root_for_ip
+        self._apps_domain = apps_domain
         self._client: httpx.AsyncClient | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -76,7 +82,7 @@ class AppRouter:
     async def _handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         host_header = next((v for k, v in headers if k.lower() == "host"), "")
-        host = host_header.rsplit(":", 1)[0].lower() if host_header else ""
+        host = self._app_host(host_header.rsplit(":", 1)[0].lower()) if host_header else ""
         ip = await asyncio.to_thread(self._resolve, host) if host else None
         if ip is None:
             return await _plain(
@@ -110,7 +116,11 @@ class AppRouter:
         client = self._http()
         path = scope.get("raw_path") or scope["path"].encode()
         query = f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else ""
-        forwarded = [(k, v) for k, v in headers if k.lower() not in _HOP_BY_HOP]
+        forwarded = [
+            (k, v)
+            for k, v in headers
+            if k.lower() not in _HOP_BY_HOP and not k.lower().startswith("x-forwarded-")
+        ]
         client_ip = (scope.get("client") or ("", 0))[0]
         forwarded += [
             ("host", host_header),
@@ -154,6 +164,11 @@ class AppRouter:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await response.aclose()
+
+    def _app_host(self, host: str) -> str:
+        if self._apps_domain != "localhost" and host.endswith(".localhost"):
+            return f"{host.removesuffix('.localhost')}.{self._apps_domain}"
+        return host
 
     def _http(self) -> httpx.AsyncClient:
         # No keep-alive to containers: an idle pooled connection would hold a drained

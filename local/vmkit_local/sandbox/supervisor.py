@@ -271,6 +271,11 @@ class ServiceSupervisor:
         with self._changed:
             return self._changed.wait_for(lambda: self._starts[name] >= count, timeout)
 
+    def wait_for_inactive(self, name: str, timeout: float = 10.0) -> bool:
+        """Block until `name` is not running (exited without restart, or stopped)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: name not in self._services, timeout)
+
     def record_start(self, name: str) -> None:
         with self._changed:
             self._starts[name] += 1
