@@ -89,8 +89,21 @@ def read_result(root: Path) -> CloudInitResult:
 _STAGES = ("init-local", "init", "modules-config", "modules-final")
 
 
+def cloud_init_finished(root: Path) -> bool:
+    """Whether cloud-init ran to its end on this instance (success or not)."""
+    return (root / "var/lib/cloud/instance/boot-finished").exists()
+
+
+def stored_user_data(root: Path) -> str:
+    return (root / "var/lib/cloud/instance/user-data.txt").read_text()
+
+
 class CloudInit:
-    """Runs one instance's user data once, as cloud-init does on first boot."""
+    """Runs one instance's user data once, as cloud-init does on first boot.
+
+    A run cut short by a power-off leaves no `boot-finished`, so the next boot runs it
+    again, as cloud-init re-runs the modules of an instance that never completed.
+    """
 
     def __init__(
         self,
@@ -124,8 +137,10 @@ class CloudInit:
         try:
             self._run_modules(user_data)
         except (CloudInitError, PathEscapeError) as error:
-            errors.append(error.message)
             self._output(f"cloud-init: ERROR: {error.message}")
+            if self._ctx.cancelled.is_set():
+                return CloudInitResult("running")  # not finished: the next boot runs it again
+            errors.append(error.message)
             log.warning("cloud-init failed on instance %s: %s", self.instance_id, error.message)
         self._write_status(started, finished=time.time(), errors=errors)
         elapsed = time.time() - started

@@ -24,7 +24,13 @@ from typing import Any, Literal
 
 from vmkit.errors import Conflict, InvalidInput
 
-from vmkit_local.sandbox.cloudinit import CloudInit, CloudInitResult, read_result
+from vmkit_local.sandbox.cloudinit import (
+    CloudInit,
+    CloudInitResult,
+    cloud_init_finished,
+    read_result,
+    stored_user_data,
+)
 from vmkit_local.sandbox.containers import restart_containers, stop_all_containers
 from vmkit_local.sandbox.errors import SandboxError, UnknownServer
 from vmkit_local.sandbox.rootfs import atomic_write_json, read_json, rfc3339_now, seed_base_image
@@ -107,13 +113,7 @@ class SandboxFleet:
                 {"name": name, "ip": ip, "labels": dict(labels or {}), "power": "running"},
             )
             machine = self._power_on_machine(server_id, name)
-            machine.cloud_init = threading.Thread(
-                target=self._run_cloud_init,
-                args=(server_id, machine, user_data),
-                name=f"cloud-init-{server_id}",
-                daemon=True,
-            )
-            machine.cloud_init.start()
+            self._start_cloud_init(server_id, machine, user_data)
         log.info("sandbox VM %s (%s) booting at %s", server_id, name, ip)
         return ip
 
@@ -219,9 +219,11 @@ class SandboxFleet:
             for failure in machine.supervisor.start_enabled():
                 log.warning("sandbox VM %s: %s", server_id, failure)
             restart_containers(root)
+            if not cloud_init_finished(root):
+                self._start_cloud_init(server_id, machine, stored_user_data(root))
         return machine
 
-    def _run_cloud_init(self, server_id: str, machine: _Machine, user_data: str | None) -> None:
+    def _start_cloud_init(self, server_id: str, machine: _Machine, user_data: str | None) -> None:
         cloud_init = CloudInit(
             self._vm_dir(server_id) / "root",
             machine.supervisor,
@@ -230,7 +232,10 @@ class SandboxFleet:
             time_scale=self.time_scale,
             download_timeout=self.download_timeout,
         )
-        cloud_init.run(user_data)
+        machine.cloud_init = threading.Thread(
+            target=cloud_init.run, args=(user_data,), name=f"cloud-init-{server_id}", daemon=True
+        )
+        machine.cloud_init.start()
 
     def _stop_machine(self, server_id: str) -> None:
         machine = self._machines.pop(server_id, None)

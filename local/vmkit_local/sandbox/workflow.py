@@ -378,18 +378,17 @@ class _DeployRun:
 
     def _stop_old(self, config: KamalConfig, server: _Server, current: str) -> None:
         """Drain and stop every other running container of this service and role."""
-        time.sleep(_SWITCH_GRACE_SECONDS)
-        for state in containers.list_containers(server.root):
-            if (
-                _same_app(state, config)
-                and state["name"] != current
-                and state["state"] == "running"
-            ):
-                proxy.drain(state["port"], config.drain_timeout)
-                with self._command(f"docker container stop {state['name']}", server.host):
-                    containers.stop_container(
-                        server.root, state["name"], self._stop_timeout(config)
-                    )
+        old = [
+            state
+            for state in containers.list_containers(server.root)
+            if _same_app(state, config) and state["name"] != current and state["state"] == "running"
+        ]
+        if old:
+            time.sleep(_SWITCH_GRACE_SECONDS)
+        for state in old:
+            proxy.drain(state["port"], config.drain_timeout)
+            with self._command(f"docker container stop {state['name']}", server.host):
+                containers.stop_container(server.root, state["name"], self._stop_timeout(config))
 
     def _prune(self, config: KamalConfig, server: _Server) -> None:
         """Keep the newest `retain_containers` stopped containers and the images they use."""

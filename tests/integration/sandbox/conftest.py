@@ -95,6 +95,7 @@ class FileServer:
     files: dict[str, bytes]
     responses: dict[str, list[int]] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    requested: threading.Event = field(default_factory=threading.Event)
     port: int = 0
 
     def url(self, path: str) -> str:
@@ -108,6 +109,7 @@ def file_server() -> Iterator[FileServer]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             served.requests.append(self.path)
+            served.requested.set()
             queued = served.responses.get(self.path)
             status = queued.pop(0) if queued else (200 if self.path in served.files else 404)
             body = served.files.get(self.path, b"") if status == 200 else b"error"

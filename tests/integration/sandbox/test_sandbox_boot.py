@@ -267,6 +267,22 @@ def test_a_restarted_fleet_resumes_the_vms_that_were_running(
         assert gateway.next_agent()["env"]["VMKIT_ROOT"] == str(fleet.root(50))
 
 
+def test_cloud_init_cut_short_by_a_power_off_runs_again_at_the_next_boot(
+    tmp_path: Path, file_server: FileServer, user_data: str, gateway: Gateway
+):
+    file_server.responses["/vmkit-agent"] = [503]  # curl waits a real second to retry
+    with SandboxFleet(tmp_path / "data", time_scale=1.0) as fleet:
+        fleet.boot(70, "interrupted", user_data)
+        assert file_server.requested.wait(10)
+
+        fleet.power_off(70)
+        assert fleet.wait_for_cloud_init(70).status == "running"
+        fleet.power_on(70)
+
+        assert fleet.wait_for_cloud_init(70).ok
+        assert gateway.next_agent()["env"]["VMKIT_ROOT"] == str(fleet.root(70))
+
+
 def test_booting_an_existing_server_id_is_a_conflict(fleet: SandboxFleet):
     fleet.boot(60, "first", None)
     with pytest.raises(Conflict):
