@@ -11,7 +11,14 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import AGENT_TOKEN, FileServer, Gateway, agent_env, process_alive, render_user_data
+from sandbox_helpers import (
+    AGENT_TOKEN,
+    FileServer,
+    Gateway,
+    agent_env,
+    process_alive,
+    render_user_data,
+)
 from vmkit.errors import Conflict
 from vmkit_local.sandbox import SandboxFleet, UnknownServer
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import (
+from sandbox_helpers import (
     APP_HOST,
     DeployTarget,
     deploy_config,
