@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vmkit.errors import Conflict, InvalidInput
-
 from vmkit_local.sandbox.cloudinit import (
     CloudInit,
     CloudInitResult,

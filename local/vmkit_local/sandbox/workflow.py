@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
-from vmkit.errors import VMKitError
 
+from vmkit.errors import VMKitError
 from vmkit_local.sandbox import containers, proxy
 from vmkit_local.sandbox.actions_log import ActionsLog
 from vmkit_local.sandbox.buildpacks import IMAGES_DIR, Image, build_image, pull_image

@@ -20,6 +20,7 @@ from sandbox_helpers import (
     new_deploy_key,
     render_user_data,
 )
+
 from vmkit_local.sandbox import AppRouter, RouterServer, SandboxFleet
 
 

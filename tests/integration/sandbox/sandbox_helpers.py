@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from vmkit_local.sandbox import SandboxFleet
 
 FIXTURES = Path(__file__).parent / "fixtures"

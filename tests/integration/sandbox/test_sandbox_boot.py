@@ -19,6 +19,7 @@ from sandbox_helpers import (
     process_alive,
     render_user_data,
 )
+
 from vmkit.errors import Conflict
 from vmkit_local.sandbox import SandboxFleet, UnknownServer
 

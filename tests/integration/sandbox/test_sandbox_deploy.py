@@ -18,6 +18,7 @@ from sandbox_helpers import (
     process_alive,
     write_app,
 )
+
 from vmkit_local.sandbox import RouterServer, run_deploy_workflow
 from vmkit_local.sandbox.containers import list_containers
 from vmkit_local.sandbox.proxy import read_routes

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from sandbox_helpers import APP_HOST, DeployTarget
+
 from vmkit_local.sandbox import AppRouter, RouterServer
 from vmkit_local.sandbox.containers import free_port
 from vmkit_local.sandbox.proxy import ensure_proxy, switch_routes

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from sandbox_helpers import Gateway, process_alive
+
 from vmkit_local.sandbox.errors import UnitError
 from vmkit_local.sandbox.rootfs import seed_base_image
 from vmkit_local.sandbox.supervisor import ServiceSupervisor

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from vmkit_local.sandbox.kamal_config import KamalConfigError, load_config
 
 BASE: dict[str, Any] = {

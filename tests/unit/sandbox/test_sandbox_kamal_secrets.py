@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from vmkit_local.sandbox.kamal_config import KamalConfigError
 from vmkit_local.sandbox.kamal_secrets import KamalSecrets
 

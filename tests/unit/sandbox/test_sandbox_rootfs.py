@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from vmkit_local.sandbox.errors import PathEscapeError
 from vmkit_local.sandbox.rootfs import resolve_in_root
 

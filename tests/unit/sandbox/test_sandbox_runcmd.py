@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from vmkit_local.sandbox.rootfs import seed_base_image
 from vmkit_local.sandbox.runcmd import CommandContext, CommandFailed, redact_argv, run_command
 from vmkit_local.sandbox.supervisor import ServiceSupervisor

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from vmkit.errors import VMKitError
 from vmkit_local.sandbox.rootfs import seed_base_image
 from vmkit_local.sandbox.ssh import SshDenied, check_docker_access, check_ssh_login, public_key_of

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from vmkit_local.sandbox.errors import UnitError
 from vmkit_local.sandbox.units import parse_environment_file, parse_timespan, parse_unit
 
