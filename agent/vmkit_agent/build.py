@@ -30,7 +30,7 @@ ARTIFACT_NAME = "vmkit-agent.pyz"
 _VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}")
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 # Build-time and test-only modules stay out of the artifact.
-_EXCLUDED_MODULES = {"build.py", "testgateway.py"}
+_EXCLUDED_MODULES = {"build.py", "testing.py"}
 _LAUNCHER = '''\
 """vmkit-agent: put the vendored websockets ahead of any system copy, then run."""
 import os

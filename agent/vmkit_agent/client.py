@@ -136,7 +136,7 @@ class Agent:
         url = url_without_secrets(self.config.gateway_url)
         delay = self._backoff.next_delay() if delay_first else 0.0
         if delay:
-            log.info("reconnecting in %.1fs", delay)
+            log.info("reconnecting in %.2fs", delay)
         while True:
             if delay and await self._stopped_within(delay):
                 return None
@@ -170,7 +170,7 @@ class Agent:
                     f"cannot connect to {url}: {exc or type(exc).__name__}",
                 )
             delay = self._backoff.next_delay()
-            log.log(level, "%s; retrying in %.1fs", problem, delay)
+            log.log(level, "%s; retrying in %.2fs", problem, delay)
 
     async def _stopped_within(self, seconds: float) -> bool:
         try:

@@ -6,11 +6,11 @@ import hashlib
 import stat
 
 import pytest
-from agent_unit_support import FileServer
 from vmkit_agent.context import Reply
 from vmkit_agent.errors import ChecksumMismatch, DownloadFailed, InvalidParams
 from vmkit_agent.handlers import upgrade
 from vmkit_agent.handlers.upgrade import agent_upgrade
+from vmkit_agent.testing import FileServer
 
 OLD_AGENT = b"PK old agent build"
 NEW_AGENT = b"PK new agent build " * 1000

@@ -1,7 +1,7 @@
-"""An in-process stand-in for the control plane's agent gateway, for tests and the
-bench (it is not shipped in the zipapp).
+"""Stand-ins for what the agent talks to, for tests and the bench (not shipped in the
+zipapp): the control plane's gateway, and a web server for agent downloads.
 
-It does what the agent relies on: checks `Authorization: Bearer` on the upgrade and
+The gateway does what the agent relies on: checks `Authorization: Bearer` on the upgrade and
 refuses with 401, records `register` and `heartbeat` events, optionally acknowledges
 the registration with a `server_time`, sends calls, and matches replies to calls by id
 from any connection, reassembling chunked replies, as the real server does.
@@ -10,8 +10,10 @@ from any connection, reassembling chunked replies, as the real server does.
 from __future__ import annotations
 
 import asyncio
+import http.server
 import itertools
 import json
+import threading
 from collections.abc import Collection
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -202,3 +204,42 @@ class TestGateway:
         future.set_result(
             {**message, "result": merged, "chunk": None, "frames": self._frame_counts.pop(call_id)}
         )
+
+
+class FileServer:
+    """A loopback HTTP server for downloads: `serve(path, body)` returns its URL."""
+
+    def __init__(self) -> None:
+        files: dict[str, bytes] = {}
+        requests: list[str] = []
+        self.files, self.requests = files, requests
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                requests.append(self.path)
+                body = files.get(self.path.split("?")[0])
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Length", str(len(body or b"")))
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self._thread.start()
+
+    def serve(self, path: str, body: bytes) -> str:
+        self.files[path] = body
+        return self.url(path)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}{path}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
