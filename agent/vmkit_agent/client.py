@@ -135,8 +135,8 @@ class Agent:
         """Open a connection, retrying forever with backoff; None once stopped."""
         url = url_without_secrets(self.config.gateway_url)
         delay = self._backoff.next_delay() if delay_first else 0.0
-        if delay:
-            log.info("reconnecting in %.2fs", delay)
+        if delay_first:
+            log.info("reconnecting in %.2fs (attempt %d)", delay, self._backoff.attempt)
         while True:
             if delay and await self._stopped_within(delay):
                 return None
@@ -170,7 +170,9 @@ class Agent:
                     f"cannot connect to {url}: {exc or type(exc).__name__}",
                 )
             delay = self._backoff.next_delay()
-            log.log(level, "%s; retrying in %.2fs", problem, delay)
+            log.log(
+                level, "%s; retrying in %.2fs (attempt %d)", problem, delay, self._backoff.attempt
+            )
 
     async def _stopped_within(self, seconds: float) -> bool:
         try:

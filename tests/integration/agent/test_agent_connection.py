@@ -157,12 +157,25 @@ def test_a_dropped_connection_is_reestablished(root, capsys):
         print(f"\n  reconnect after a drop: {elapsed * 1000:.0f} ms")
 
 
-def test_a_bad_token_is_refused_and_retried_with_backoff_without_logging_it(root):
+@pytest.fixture
+def agent_log():
+    """The agent's log as a journal would get it (debug level, through the redactor)."""
     root_logger = logging.getLogger()
     saved_handlers, saved_level = list(root_logger.handlers), root_logger.level
     stream = io.StringIO()
     configure_logging("debug", Redactor([TOKEN]), stream=stream)
+    yield stream
+    root_logger.handlers[:] = saved_handlers
+    root_logger.setLevel(saved_level)
 
+
+def _retries(text: str) -> list[tuple[float, int]]:
+    """(delay, attempt) of every "retrying in"/"reconnecting in" line."""
+    found = re.findall(r"(?:retrying|reconnecting) in ([\d.]+)s \(attempt (\d+)\)", text)
+    return [(float(delay), int(attempt)) for delay, attempt in found]
+
+
+def test_a_bad_token_is_refused_and_retried_with_backoff_without_logging_it(root, agent_log):
     async def scenario():
         async with (
             TestGateway(tokens=["vmka_other_token"]) as gateway,
@@ -171,19 +184,47 @@ def test_a_bad_token_is_refused_and_retried_with_backoff_without_logging_it(root
             await gateway.wait_for(lambda: gateway.refusals >= 4)
             assert gateway.connections == []
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        root_logger.handlers[:] = saved_handlers
-        root_logger.setLevel(saved_level)
+    asyncio.run(scenario())
 
-    text = stream.getvalue()
+    text = agent_log.getvalue()
     assert "s3cr3t" not in text and TOKEN not in text
-    refusals = re.findall(r"refused the agent token \(HTTP 401\).*; retrying in ([\d.]+)s", text)
-    assert len(refusals) >= 3
+    assert text.count("refused the agent token (HTTP 401)") >= 3
+    retries = _retries(text)
+    assert [attempt for _, attempt in retries[:3]] == [1, 2, 3]
     # Each delay is drawn under a ceiling that doubles from the base up to the cap.
-    ceilings = [min(0.2, 0.02 * 2**attempt) for attempt in range(len(refusals))]
-    assert all(float(d) <= c + 0.005 for d, c in zip(refusals, ceilings, strict=True))
+    assert all(delay <= min(0.2, 0.02 * 2 ** (attempt - 1)) + 0.005 for delay, attempt in retries)
+
+
+def test_a_gateway_that_drops_every_connection_at_once_gets_growing_backoff(root, agent_log):
+    async def scenario():
+        async with (
+            TestGateway(tokens=[TOKEN]) as gateway,
+            running_agent(gateway.url, root, backoff_base_seconds=0.01, backoff_max_seconds=0.1),
+        ):
+            for index in range(4):
+                gateway.drop(await gateway.registered(index))
+            await gateway.registered(4)
+
+    asyncio.run(scenario())
+
+    assert [attempt for _, attempt in _retries(agent_log.getvalue())][:4] == [1, 2, 3, 4]
+
+
+def test_a_stable_connection_that_drops_reconnects_from_the_first_backoff_step(root, agent_log):
+    async def scenario():
+        async with (
+            TestGateway(tokens=[TOKEN]) as gateway,
+            running_agent(gateway.url, root, heartbeat_seconds=0.05),
+        ):
+            for index in range(3):
+                conn = await gateway.registered(index)
+                await conn.wait_heartbeats(2)  # lived through a heartbeat interval
+                gateway.drop(conn)
+            await gateway.registered(3)
+
+    asyncio.run(scenario())
+
+    assert [attempt for _, attempt in _retries(agent_log.getvalue())] == [1, 1, 1]
 
 
 class _BlockingLogsHost(SandboxHost):
