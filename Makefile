@@ -32,5 +32,9 @@ export SAM_CLI_TELEMETRY := 0
 bench: setup
 	$(PY) -m bench
 
+# The agent zipapp and its sha256 in dist/; AGENT_VERSION=x embeds another version.
+agent: setup
+	$(PY) -m vmkit_agent.build --out dist $(if $(AGENT_VERSION),--version $(AGENT_VERSION))
+
 clean:
 	rm -rf $(VENV) tools/node_modules .aws-sam .vmkit
