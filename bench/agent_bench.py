@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import websockets
+
 from vmkit_agent.build import build_agent
 from vmkit_agent.testing import TestGateway
 

@@ -13,6 +13,7 @@ import time
 
 import pytest
 from agent_integration_support import INSTANCE_ID, TOKEN, add_container, make_root, running_agent
+
 from vmkit_agent.host.sandbox import SandboxHost
 from vmkit_agent.logsetup import configure_logging
 from vmkit_agent.protocol import MAX_MESSAGE_BYTES

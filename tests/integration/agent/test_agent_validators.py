@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from vmkit.cloudinit import render_agent_unit, render_user_data
 from vmkit_agent.handlers.harden import render_nftables, ssh_sources
 

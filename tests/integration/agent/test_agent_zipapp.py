@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from agent_integration_support import INSTANCE_ID, TOKEN, make_root
+
 from vmkit_agent.build import build_agent
 from vmkit_agent.testing import FileServer, TestGateway
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from vmkit_agent.context import AgentState, HandlerContext
 from vmkit_agent.host.sandbox import SandboxHost
 

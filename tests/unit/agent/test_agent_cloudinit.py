@@ -7,6 +7,7 @@ import re
 
 import pytest
 import yaml
+
 from vmkit.cloudinit import MAX_USER_DATA_BYTES, render_agent_unit, render_user_data
 from vmkit.errors import InvalidInput
 

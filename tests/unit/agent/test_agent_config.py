@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 import pytest
+
 from vmkit_agent.backoff import Backoff
 from vmkit_agent.config import AgentConfig, ConfigError
 

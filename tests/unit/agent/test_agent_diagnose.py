@@ -6,6 +6,7 @@ import asyncio
 import os
 
 from agent_unit_support import add_container
+
 from vmkit_agent.errors import DockerUnavailable
 from vmkit_agent.handlers.diagnose import diagnose
 from vmkit_agent.handlers.register import register

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from agent_unit_support import deploy_key
+
 from vmkit_agent.errors import InvalidParams
 from vmkit_agent.handlers.harden import SSHD_DROPIN_PATH, harden, render_nftables, ssh_sources
 from vmkit_agent.host.sandbox import FIREWALL_PATH

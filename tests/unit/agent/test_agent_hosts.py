@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from vmkit_agent.host import make_host
 from vmkit_agent.host.linux import LinuxHost
 from vmkit_agent.host.sandbox import SandboxHost, _interpreter_flags

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from agent_unit_support import deploy_key
+
 from vmkit_agent.errors import DockerUnavailable, HostError, NotFound
 from vmkit_agent.handlers.harden import SSHD_DROPIN_PATH, harden
 from vmkit_agent.host.base import LogLine

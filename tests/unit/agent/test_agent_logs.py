@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from agent_unit_support import add_container
+
 from vmkit_agent.errors import InvalidParams, NotFound
 from vmkit_agent.handlers.logs import MAX_LINE_CHARS, logs_fetch
 from vmkit_agent.host.sandbox import tail_lines

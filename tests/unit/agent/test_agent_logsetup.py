@@ -6,6 +6,7 @@ import io
 import logging
 
 import pytest
+
 from vmkit_agent.logsetup import RECENT_ERRORS, configure_logging
 from vmkit_agent.redact import Redactor, url_without_secrets
 

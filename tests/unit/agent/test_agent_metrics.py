@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from agent_unit_support import add_container
+
 from vmkit_agent.errors import DockerUnavailable
 from vmkit_agent.handlers.metrics import collect, metrics_collect
 from vmkit_agent.host.sandbox import CONTAINERS_DIR

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+
 from vmkit_agent.protocol import (
     MAX_MESSAGE_BYTES,
     MalformedMessage,

@@ -6,6 +6,7 @@ import hashlib
 import stat
 
 import pytest
+
 from vmkit_agent.context import Reply
 from vmkit_agent.errors import ChecksumMismatch, DownloadFailed, InvalidParams
 from vmkit_agent.handlers import upgrade
