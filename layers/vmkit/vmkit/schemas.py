@@ -252,6 +252,15 @@ class InstancePublic(Output):
         return cls.model_validate({**instance.model_dump(), "metrics_stale": stale})
 
 
+class LogLine(Output):
+    ts: str
+    text: str
+
+
+class LogLines(Output):
+    lines: list[LogLine]
+
+
 # --- deploys -----------------------------------------------------------------------------
 
 

@@ -181,6 +181,26 @@ def test_instances_and_deploys(tenant, deps, world):
     assert [d["id"] for d in c.get("/api/deploys").json()["items"]] == [deploy_id]
 
 
+def test_agent_operations_need_a_connected_agent_and_valid_input(tenant, deps, world):
+    instance_id, _ = seed_runtime(deps, tenant.workspace_id, world)
+    c = tenant.client
+    for method, path in [
+        ("get", "logs?container=web"),
+        ("post", "metrics"),
+        ("post", "diagnose"),
+        ("post", "harden"),
+    ]:
+        error = assert_error(
+            getattr(c, method)(f"/api/instances/{instance_id}/{path}"), 409, "agent_unavailable"
+        )
+        assert "not connected" in error["message"]
+    assert_error(c.get(f"/api/instances/{instance_id}/logs"), 422)  # container is required
+    assert_error(
+        c.get(f"/api/instances/{instance_id}/logs", params={"container": "web", "lines": 5001}), 422
+    )
+    assert_error(c.get(f"/api/instances/{instance_id}/logs", params={"container": "../etc"}), 422)
+
+
 def test_keys_lifecycle(tenant):
     c = tenant.client
     created = c.post("/api/keys", json={"name": "ci", "scopes": ["deploy"]})
@@ -270,6 +290,11 @@ ID_ROUTES = [
     ("post", "/api/repos/{}/scan", "repo"),
     ("post", "/api/repos/{}/onboard", "repo"),
     ("get", "/api/instances/{}", "instance"),
+    ("get", "/api/instances/{}/logs?container=web", "instance"),
+    ("post", "/api/instances/{}/metrics", "instance"),
+    ("post", "/api/instances/{}/diagnose", "instance"),
+    ("post", "/api/instances/{}/harden", "instance"),
+    ("post", "/api/instances/{}/upgrade-agent", "instance"),
     ("get", "/api/deploys/{}", "deploy"),
 ]
 

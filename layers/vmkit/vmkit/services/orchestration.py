@@ -44,7 +44,6 @@ WORKFLOW_PATH = f".github/workflows/{WORKFLOW_FILE}"
 SSH_KEY_SECRET = "VMKIT_SSH_PRIVATE_KEY"  # noqa: S105 (the secret's name)
 INSTANCE_LABEL = "vmkit.dev/instance"
 MANAGED_LABEL = "vmkit.dev/managed"
-AGENT_URL_TTL_S = 3600
 PR_DEADLINE = timedelta(days=8)
 WAIT_TTL_S = {"pr": 8 * 24 * 3600, "agent": 3600, "harden": 3600, "workflow": 6 * 3600}
 WAIT_STATUS: dict[What, DeployStatus] = {
@@ -244,21 +243,15 @@ def ensure_instance(deps: Deps, step: StepInput) -> dict[str, Any]:
 
 def _user_data(deps: Deps, instance: Instance, agent_token: str) -> str:
     from vmkit import cloudinit
+    from vmkit.services.instances import published_agent
 
-    settings = deps.settings
-    s3 = deps.client("s3")
-    head = s3.head_object(Bucket=settings.agent_bucket, Key=settings.agent_key)
-    url = s3.generate_presigned_url(
-        "get_object",
-        Params={"Bucket": settings.agent_bucket, "Key": settings.agent_key},
-        ExpiresIn=AGENT_URL_TTL_S,
-    )
+    agent = published_agent(deps)
     return cloudinit.render_user_data(
         agent_token=agent_token,
-        gateway_url=settings.agent_gateway_url,
+        gateway_url=deps.settings.agent_gateway_url,
         instance_id=instance.id,
-        agent_download_url=url,
-        agent_sha256=head["Metadata"]["sha256"],
+        agent_download_url=agent["download_url"],
+        agent_sha256=agent["checksum_sha256"],
     )
 
 

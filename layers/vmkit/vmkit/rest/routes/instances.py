@@ -1,7 +1,9 @@
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from vmkit.rest.deps import Cursor, DepsDep, InstanceIdPath, Limit, PrincipalDep
-from vmkit.schemas import InstancePublic, ListOf
+from vmkit.schemas import InstancePublic, ListOf, LogLines
 from vmkit.services import instances
 
 router = APIRouter(prefix="/api/instances", tags=["instances"])
@@ -22,3 +24,43 @@ def get_instance(
     deps: DepsDep, principal: PrincipalDep, instance_id: InstanceIdPath
 ) -> InstancePublic:
     return InstancePublic.from_record(instances.get_instance(deps, principal, instance_id))
+
+
+@router.get("/{instance_id}/logs", name="get_logs")
+def get_logs(
+    deps: DepsDep,
+    principal: PrincipalDep,
+    instance_id: InstanceIdPath,
+    container: Annotated[
+        str, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", description="Container name.")
+    ],
+    lines: Annotated[int, Query(ge=1, le=5000, description="How many of the latest lines.")] = 100,
+) -> LogLines:
+    """The latest lines of a container's output, read by the agent on the VM."""
+    return LogLines(
+        lines=instances.fetch_logs(deps, principal, instance_id, container=container, lines=lines)
+    )
+
+
+@router.post("/{instance_id}/metrics", name="collect_metrics")
+def collect_metrics(deps: DepsDep, principal: PrincipalDep, instance_id: InstanceIdPath) -> dict:
+    """Fresh CPU, memory, disk and container health from the agent."""
+    return instances.collect_metrics(deps, principal, instance_id)
+
+
+@router.post("/{instance_id}/diagnose", name="diagnose")
+def diagnose(deps: DepsDep, principal: PrincipalDep, instance_id: InstanceIdPath) -> dict:
+    """What an operator would check first: agent, Docker, disk, memory, containers, clock, latency."""
+    return instances.diagnose(deps, principal, instance_id)
+
+
+@router.post("/{instance_id}/harden", name="harden_instance")
+def harden_instance(deps: DepsDep, principal: PrincipalDep, instance_id: InstanceIdPath) -> dict:
+    """Apply VMKit's hardening again (idempotent): kamal user, deploy key, sshd, firewall."""
+    return instances.harden(deps, principal, instance_id)
+
+
+@router.post("/{instance_id}/upgrade-agent", name="upgrade_agent")
+def upgrade_agent(deps: DepsDep, principal: PrincipalDep, instance_id: InstanceIdPath) -> dict:
+    """Install the published agent build; the agent restarts and re-registers with its new version."""
+    return instances.upgrade_agent(deps, principal, instance_id)
