@@ -14,6 +14,7 @@ command to the VM's first boot.
 from __future__ import annotations
 
 import re
+import shlex
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -114,12 +115,16 @@ def render_user_data(
             },
             {"path": UNIT_PATH, "permissions": "0644", "content": render_agent_unit()},
         ],
+        # One `&&` chain, not one entry per command: cloud-init runs the next runcmd
+        # entry even when one fails, and a failed checksum must never start the agent.
         "runcmd": [
-            _Flow(["curl", "-fsSL", "--retry", "5", "-o", AGENT_PATH, agent_download_url]),
-            _Flow(["sha256sum", "--check", "--strict", CHECKSUM_PATH]),
-            _Flow(["chmod", "0755", AGENT_PATH]),
-            _Flow(["systemctl", "daemon-reload"]),
-            _Flow(["systemctl", "enable", "--now", "vmkit-agent.service"]),
+            _Flow(
+                [
+                    "sh",
+                    "-c",
+                    " && ".join(shlex.join(argv) for argv in install_steps(agent_download_url)),
+                ]
+            )
         ],
     }
     body = yaml.dump(config, Dumper=_Dumper, sort_keys=False, width=1000)
@@ -127,6 +132,17 @@ def render_user_data(
     if len(user_data.encode()) > MAX_USER_DATA_BYTES:
         raise InvalidInput(f"user data is over Hetzner's {MAX_USER_DATA_BYTES}-byte limit")
     return user_data
+
+
+def install_steps(agent_download_url: str) -> list[list[str]]:
+    """The agent's install, in order; each must succeed before the next runs."""
+    return [
+        ["curl", "-fsSL", "--retry", "5", "-o", AGENT_PATH, agent_download_url],
+        ["sha256sum", "--check", "--strict", CHECKSUM_PATH],
+        ["chmod", "0755", AGENT_PATH],
+        ["systemctl", "daemon-reload"],
+        ["systemctl", "enable", "--now", "vmkit-agent.service"],
+    ]
 
 
 class _Flow(list):

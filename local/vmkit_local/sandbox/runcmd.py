@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shlex
 import stat
 import threading
 from collections.abc import Callable
@@ -47,6 +48,10 @@ def check_supported(argv: list[str]) -> None:
     """Refuse an entry whose program the sandbox does not interpret, before anything runs."""
     if not argv or not all(isinstance(arg, str) for arg in argv):
         raise CommandFailed("runcmd entries must be non-empty lists of strings")
+    if _program_name(argv[0]) == "sh":
+        for command in _and_chain(argv[1:]):
+            check_supported(command)
+        return
     if _program_name(argv[0]) not in _COMMANDS:
         raise CommandFailed(
             f"command {argv[0]!r} is not interpreted by the sandbox "
@@ -57,7 +62,35 @@ def check_supported(argv: list[str]) -> None:
 def run_command(ctx: CommandContext, argv: list[str]) -> None:
     """Run one runcmd entry given in argv form; raise CommandFailed when it fails."""
     check_supported(argv)
+    if _program_name(argv[0]) == "sh":
+        for command in _and_chain(argv[1:]):  # stops at the first failure, as `&&` does
+            _COMMANDS[_program_name(command[0])](ctx, command[1:])
+        return
     _COMMANDS[_program_name(argv[0])](ctx, argv[1:])
+
+
+def _and_chain(args: list[str]) -> list[list[str]]:
+    """`sh -c 'a && b && c'`: real cloud-init goes on after a failed runcmd entry, so VMKit
+    chains the agent's install with `&&` to stop at the first failure (a bad checksum
+    must never start the agent). Only that form is interpreted: no `;`, pipes,
+    redirections or substitutions."""
+    if len(args) != 2 or args[0] != "-c":
+        raise CommandFailed("only `sh -c '<command> && <command> ...'` is interpreted")
+    lexer = shlex.shlex(args[1], posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    commands: list[list[str]] = [[]]
+    for word in lexer:
+        if word == "&&":
+            commands.append([])
+        elif word and set(word) <= set("();<>|&"):
+            raise CommandFailed(f"shell operator {word!r} is not interpreted by the sandbox")
+        elif "$" in word or "`" in word:
+            raise CommandFailed(f"substitution in {word!r} is not interpreted by the sandbox")
+        else:
+            commands[-1].append(word)
+    if any(not command for command in commands):
+        raise CommandFailed("empty command in the `&&` chain")
+    return commands
 
 
 def redact_argv(argv: list[str]) -> list[str]:

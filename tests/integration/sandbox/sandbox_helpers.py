@@ -18,6 +18,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from vmkit.cloudinit import render_user_data as vmkit_user_data
 from vmkit_local.sandbox import SandboxFleet
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -55,36 +56,15 @@ def agent_env(gateway_url: str) -> str:
 def render_user_data(
     agent_url: str, agent_sha256: str, gateway_url: str = "ws://127.0.0.1:9/ws", **overrides: Any
 ) -> str:
-    """The cloud-config of the brief's contract, as VMKit's renderer produces it."""
-    config: dict[str, Any] = {
-        "package_update": True,
-        "packages": ["docker.io", "curl", "ca-certificates"],
-        "write_files": [
-            {
-                "path": "/etc/vmkit/agent.env",
-                "permissions": "0600",
-                "owner": "root:root",
-                "content": agent_env(gateway_url),
-            },
-            {
-                "path": "/etc/vmkit/agent.sha256",
-                "permissions": "0644",
-                "content": f"{agent_sha256}  /usr/local/bin/vmkit-agent\n",
-            },
-            {
-                "path": "/etc/systemd/system/vmkit-agent.service",
-                "permissions": "0644",
-                "content": AGENT_UNIT,
-            },
-        ],
-        "runcmd": [
-            ["curl", "-fsSL", "--retry", "5", "-o", "/usr/local/bin/vmkit-agent", agent_url],
-            ["sha256sum", "--check", "--strict", "/etc/vmkit/agent.sha256"],
-            ["chmod", "0755", "/usr/local/bin/vmkit-agent"],
-            ["systemctl", "daemon-reload"],
-            ["systemctl", "enable", "--now", "vmkit-agent.service"],
-        ],
-    }
+    """VMKit's own user data (vmkit.cloudinit), with top-level keys replaced for a test."""
+    rendered = vmkit_user_data(
+        agent_token=AGENT_TOKEN,
+        gateway_url=gateway_url,
+        instance_id="inst-1",
+        agent_download_url=agent_url,
+        agent_sha256=agent_sha256 if len(agent_sha256) == 64 else "0" * 64,
+    )
+    config = yaml.safe_load(rendered)
     config.update(overrides)
     return "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False)
 

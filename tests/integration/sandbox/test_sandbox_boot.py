@@ -85,7 +85,8 @@ def test_a_bad_checksum_fails_cloud_init_and_starts_nothing(
 
     assert result.status == "error"
     (error,) = result.errors
-    assert "runcmd[1] 'sha256sum --check --strict /etc/vmkit/agent.sha256'" in error
+    # the install is one `&&` chain: the failed check stops it before chmod and enable
+    assert error.startswith("runcmd[0] 'sh -c curl")
     assert "1 computed checksum did NOT match" in error
     root = fleet.root(7)
     assert not (root / "var/lib/fixture-agent").exists()
@@ -109,6 +110,13 @@ def test_a_bad_checksum_fails_cloud_init_and_starts_nothing(
         ([["systemctl", "stop", "ssh"]], "'stop ssh' is not interpreted"),
         ([["curl", "-k", "-o", "/tmp/x", "http://127.0.0.1:9/x"]], "curl option '-k'"),
         ([["chmod", "-R", "0755", "/etc"]], "chmod: the sandbox runs 'chmod MODE FILE...'"),
+        ([["sh", "-c", "systemctl daemon-reload; rm -rf /"]], "shell operator ';'"),
+        ([["sh", "-c", "curl -o /x $(cat /etc/url)"]], "substitution in '$' is not interpreted"),
+        (
+            [["sh", "-c", "systemctl daemon-reload && apt-get install x"]],
+            "command 'apt-get' is not interpreted",
+        ),
+        ([["sh", "script.sh"]], "only `sh -c"),
     ],
 )
 def test_a_runcmd_entry_outside_the_subset_is_refused_naming_the_entry(

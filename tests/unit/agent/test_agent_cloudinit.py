@@ -4,6 +4,7 @@ env file, and refusals of anything that could smuggle text into the env file or 
 from __future__ import annotations
 
 import re
+import shlex
 
 import pytest
 import yaml
@@ -53,7 +54,12 @@ def test_user_data_follows_the_contract():
         "permissions": "0644",
         "content": render_agent_unit(),
     }
-    assert data["runcmd"] == [
+    # One `&&` chain: cloud-init runs every runcmd entry even after one fails, and a
+    # bad checksum must stop the install before the agent is enabled.
+    [[shell, flag, script]] = data["runcmd"]
+    assert (shell, flag) == ("sh", "-c")
+    steps = [shlex.split(part) for part in script.split(" && ")]
+    assert steps == [
         [
             "curl",
             "-fsSL",
