@@ -61,6 +61,42 @@ def cmd_admin_bootstrap(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write the onboarding files into a local checkout, as `kamal init` does: no account needed."""
+    from vmkit.ai import init_local
+
+    result = init_local(
+        args.path,
+        force=args.force,
+        dry_run=args.dry_run,
+        apps_domain=args.apps_domain,
+        env=args.env,
+        owner=args.owner,
+        repo=args.repo,
+        app_path=args.app_path,
+    )
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    scan = result.scan
+    print(
+        f"{result.owner}/{result.repo}: {scan.language}"
+        + (f" ({scan.framework})" if scan.framework else "")
+        + f", port {scan.port}, health {scan.health_path}"
+    )
+    for file in result.files:
+        if args.dry_run:
+            print(f"\n--- {file.path} ({file.action}) ---\n{file.content}")
+        else:
+            print(f"  {file.action:<8} {file.path}")
+    if result.checklist:
+        print("\nBefore you deploy:")
+        for item in result.checklist:
+            print(f"  - {item}")
+    print(f"\nThe app will answer at {result.app_url}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vmkit", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -75,6 +111,24 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.add_argument("--stack", help="CloudFormation stack to read the table and key from")
     bootstrap.add_argument("--json", action="store_true", help="print JSON")
     bootstrap.set_defaults(func=cmd_admin_bootstrap)
+
+    init = commands.add_parser(
+        "init", help="write VMKit's workflow and Kamal config into a checkout"
+    )
+    init.add_argument("path", nargs="?", default=".", help="the checkout (default: here)")
+    init.add_argument("--force", action="store_true", help="overwrite files that exist")
+    init.add_argument(
+        "--dry-run", action="store_true", help="print the files instead of writing them"
+    )
+    init.add_argument("--json", action="store_true", help="print the scan and the files as JSON")
+    init.add_argument("--env", default="production", help="environment name (default: production)")
+    init.add_argument(
+        "--apps-domain", default="vmkit.app", help="domain the app's host name is under"
+    )
+    init.add_argument("--owner", help="GitHub owner (default: from the origin remote)")
+    init.add_argument("--repo", help="GitHub repo name (default: from the origin remote)")
+    init.add_argument("--app-path", help="the app's folder inside a monorepo")
+    init.set_defaults(func=cmd_init)
     return parser
 
 
