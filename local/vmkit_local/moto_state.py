@@ -35,3 +35,22 @@ def adopt_kms_key(
 
 def kms_key_material(account_id: str, region: str, key_id: str) -> bytes:
     return bytes(_kms_backend(account_id, region).keys[key_id].key_material)
+
+
+def release_waiting_tasks(account_id: str, region: str) -> None:
+    """Wake the threads of tasks still waiting on a task token.
+
+    moto's StopExecution marks an execution stopped but leaves a `waitForTaskToken`
+    thread waiting until the task's own timeout (possibly days); interrupting its
+    callback lets it see the stop and end now.
+    """
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    backend = stepfunctions_parser_backends[account_id][region]
+    for execution in backend._get_executions():
+        worker = getattr(execution, "exec_worker", None)
+        environment = getattr(worker, "env", None)
+        if environment is None:
+            continue
+        for endpoint in list(environment.callback_pool_manager._pool.values()):
+            endpoint.interrupt_all()

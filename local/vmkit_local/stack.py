@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from vmkit_local import moto_state
 from vmkit_local.asgi import AppServer, AppSpec
 from vmkit_local.errors import LocalStackError
 from vmkit_local.persistence import DataDir, write_atomically
@@ -481,7 +482,7 @@ class LocalStack:
             path.unlink()
 
     def _stop_executions(self) -> None:
-        """End running executions, so their threads (waiting on tokens, timers) end too."""
+        """End running executions, so their threads (waiting on tokens, retrying) end too."""
         stepfunctions = self.client("stepfunctions")
         for page in stepfunctions.get_paginator("list_state_machines").paginate():
             for machine in page["stateMachines"]:
@@ -492,6 +493,7 @@ class LocalStack:
                     stepfunctions.stop_execution(
                         executionArn=execution["executionArn"], cause="local stack stopped"
                     )
+        moto_state.release_waiting_tasks(ACCOUNT_ID, self.config.region)
 
     def _save_state(self) -> None:
         if self.data is None or self.spec is None:

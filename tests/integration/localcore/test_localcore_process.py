@@ -17,6 +17,7 @@ from vmkit_local.testing import wait_for
 from websockets.sync.client import connect
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "localcore"
+WAITING = "vmkit-local-WaitingStateMachine"
 
 
 class RunningStack:
@@ -109,8 +110,8 @@ def assert_stopped_cleanly(stack: RunningStack, state: dict, exit_code: int) -> 
     assert exit_code == 0, stack.log.read_text()
     assert not stack.state_file.exists()
     assert stack.processes_left() == []
-    assert [url for url in urls(state) if listening(url)] == []
-    assert "threads still running" not in stack.log.read_text()
+    assert [url for url in urls(state) if listening(url)] == [], stack.log.read_text()
+    assert "threads still running" not in stack.log.read_text(), stack.log.read_text()
 
 
 def test_stack_process_is_ready_when_its_file_appears_and_stops_cleanly_keeping_state(tmp_path):
@@ -129,6 +130,10 @@ def test_stack_process_is_ready_when_its_file_appears_and_stops_cleanly_keeping_
     )["CiphertextBlob"]
     secret = aws(state, "secretsmanager").get_secret_value(
         SecretId="vmkit-local/github-webhook-secret"
+    )
+    aws(state, "stepfunctions").start_execution(  # still waiting on its token at stop
+        stateMachineArn=f"arn:aws:states:us-east-1:123456789012:stateMachine:{WAITING}",
+        input=json.dumps({"timeout_s": 3600}),
     )
 
     assert_stopped_cleanly(first, state, first.stop(signal.SIGTERM))
@@ -164,8 +169,8 @@ def test_second_stack_on_the_same_state_file_is_refused(tmp_path):
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
 
-    assert second.returncode == 1
-    assert f"pid {first.process.pid}" in second.stderr
+    assert second.returncode == 1, second.stderr
+    assert f"pid {first.process.pid}" in second.stderr, second.stderr
     assert json.loads(first.state_file.read_text()) == state
     assert_stopped_cleanly(first, state, first.stop(signal.SIGTERM))
 
