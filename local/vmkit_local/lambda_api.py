@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -96,5 +97,11 @@ def _result(invocation: Invocation) -> tuple[str, list[tuple[str, str]], bytes]:
 
 
 def _error(status: str, error_type: str, message: str) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Lambda's error shape; the request id matters: Step Functions puts it in the cause."""
     body = json.dumps({"Type": "User", "message": message}).encode()
-    return status, [("Content-Type", "application/json"), ("x-amzn-ErrorType", error_type)], body
+    headers = [
+        ("Content-Type", "application/json"),
+        ("x-amzn-ErrorType", error_type),
+        ("X-Amzn-RequestId", str(uuid.uuid4())),
+    ]
+    return status, headers, body

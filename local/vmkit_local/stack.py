@@ -150,7 +150,9 @@ class LocalStack:
         self.aws_url = ""
         self.ws_url: str | None = None
         self.ws_management_url: str | None = None
+        # Where each app answers (its server plus AppSpec.path), and its server's root.
         self.app_urls: dict[str, str] = {}
+        self._app_roots: dict[str, str] = {}
         self.environment: dict[str, str] = {}
         self.local_json: dict[str, Any] = {}
         self.startup_seconds = 0.0
@@ -240,9 +242,11 @@ class LocalStack:
         ws_socket = self._listen(config.websocket_port)
         management_socket = self._listen(config.management_port)
         app_sockets = {name: self._listen(config.app_ports.get(name, 0)) for name in self.apps}
+        self._app_roots = {
+            name: f"http://{config.host}:{port_of(s)}" for name, s in app_sockets.items()
+        }
         self.app_urls = {
-            name: f"http://{config.host}:{port_of(sock)}{self.apps[name].path}"
-            for name, sock in app_sockets.items()
+            name: f"{root}{self.apps[name].path}" for name, root in self._app_roots.items()
         }
         self._stack_state = self.data.read_json("stack.json") if self.data else {}
         self._stack_state.setdefault("github_webhook_secret", secrets.token_urlsafe(32))
@@ -308,7 +312,7 @@ class LocalStack:
                 websocket_url=websocket_base,
                 websocket_management_url=str(self.ws_management_url),
                 api_urls={
-                    logical_id: self.app_urls[app] for logical_id, app in config.api_apps.items()
+                    logical_id: self._app_roots[app] for logical_id, app in config.api_apps.items()
                 },
             ),
         )

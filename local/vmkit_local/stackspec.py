@@ -26,6 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vmkit_local.cfn import (
+    env_text,
+    merge_globals,
+    simple_table_kwargs,
+    substitute_definition,
+    table_kwargs,
+)
 from vmkit_local.errors import TemplateError
 from vmkit_local.resources import (
     FunctionSpec,
@@ -36,10 +43,9 @@ from vmkit_local.resources import (
     StateMachineSpec,
     TableSpec,
     WebSocketApiSpec,
-    WebSocketAuthorizer,
-    WebSocketRoute,
 )
 from vmkit_local.template import Resolver, load_template
+from vmkit_local.websocket.template import SAM_WEBSOCKET_API_TYPE, V2_API_TYPE, read_websocket_apis
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +55,6 @@ STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::Sta
 LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
 REST_API_TYPES = ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi")
 HTTP_API_TYPES = ("AWS::Serverless::HttpApi",)
-V2_API_TYPE = "AWS::ApiGatewayV2::Api"
-SAM_WEBSOCKET_API_TYPE = "AWS::Serverless::WebSocketApi"
 
 # Lambda refuses these keys in a function's environment (it sets them itself).
 RESERVED_ENV_KEYS = frozenset(
@@ -137,6 +141,7 @@ class StackSpec:
             )
         self._physical: dict[str, _Physical] = {}
         self._naming: set[str] = set()
+        self._websocket_apis: list[WebSocketApiSpec] | None = None
         self.resolver = Resolver(
             parameters=self.parameters,
             pseudo=self._pseudo_parameters(),
@@ -483,9 +488,9 @@ class StackSpec:
             properties = self.resolve(properties, logical_id)
             name = self.physical(logical_id).ref
             if self.resources[logical_id]["Type"] == "AWS::Serverless::SimpleTable":
-                kwargs, ttl, pitr = _simple_table_kwargs(name, properties), None, False
+                kwargs, ttl, pitr = simple_table_kwargs(name, properties), None, False
             else:
-                kwargs, ttl, pitr = _table_kwargs(logical_id, name, properties)
+                kwargs, ttl, pitr = table_kwargs(logical_id, name, properties)
             specs.append(TableSpec(logical_id, name, kwargs, ttl, pitr))
         return specs
 
@@ -496,7 +501,7 @@ class StackSpec:
         global_properties = self._function_globals()
         specs = []
         for logical_id, own in self.of_type(*FUNCTION_TYPES):
-            properties = _merge_globals(global_properties, own)
+            properties = merge_globals(global_properties, own)
             specs.append(self._function_spec(logical_id, properties))
         for logical_id, _ in self.of_type("AWS::Lambda::Function"):
             log.warning("%s: plain AWS::Lambda::Function is not run locally", logical_id)
@@ -525,7 +530,7 @@ class StackSpec:
         variables = (properties.get("Environment") or {}).get("Variables") or {}
         environment = {
             key: self.rewrite_endpoints(
-                _env_text(self.resolve(value, f"{logical_id}.Environment.{key}"))
+                env_text(self.resolve(value, f"{logical_id}.Environment.{key}"))
             )
             for key, value in variables.items()
         }
@@ -568,13 +573,13 @@ class StackSpec:
         for logical_id, properties in self.of_type(*STATE_MACHINE_TYPES):
             definition = self._state_machine_definition(logical_id, properties)
             substitutions = {
-                key: self.rewrite_endpoints(_env_text(value))
+                key: self.rewrite_endpoints(env_text(value))
                 for key, value in self.resolve(
                     properties.get("DefinitionSubstitutions") or {},
                     f"{logical_id}.DefinitionSubstitutions",
                 ).items()
             }
-            definition = _substitute(definition, substitutions)
+            definition = substitute_definition(definition, substitutions)
             physical = self.physical(logical_id)
             specs.append(
                 StateMachineSpec(
@@ -602,222 +607,6 @@ class StackSpec:
             raise TemplateError(f"{logical_id}: cannot read DefinitionUri {uri}: {exc}") from exc
 
     def websocket_apis(self) -> list[WebSocketApiSpec]:
-        specs = [
-            self._sam_websocket_api(logical_id, properties)
-            for logical_id, properties in self.of_type(SAM_WEBSOCKET_API_TYPE)
-        ]
-        specs += [
-            self._v2_websocket_api(logical_id, properties)
-            for logical_id, properties in self.of_type(V2_API_TYPE)
-            if properties.get("ProtocolType") == "WEBSOCKET"
-        ]
-        return specs
-
-    def _function_from_arn(self, arn_or_uri: str, where: str) -> str:
-        """Function name inside a Lambda ARN or an API Gateway integration URI."""
-        match = re.search(r"function:([A-Za-z0-9_-]+)", arn_or_uri)
-        if not match:
-            raise TemplateError(f"{where}: {arn_or_uri!r} does not name a Lambda function")
-        return match.group(1)
-
-    def _sam_websocket_api(
-        self, logical_id: str, properties: Mapping[str, Any]
-    ) -> WebSocketApiSpec:
-        routes = {}
-        for key, route in (properties.get("Routes") or {}).items():
-            route = self.resolve(route, f"{logical_id}.Routes.{key}")
-            routes[key] = WebSocketRoute(
-                route_key=key,
-                function_name=self._function_from_arn(
-                    str(route.get("FunctionArn", "")), f"{logical_id}.{key}"
-                ),
-                returns_response=bool(route.get("RouteResponseSelectionExpression")),
-            )
-        auth = self.resolve(properties.get("Auth") or {}, f"{logical_id}.Auth")
-        authorizer = None
-        if auth.get("AuthType") == "CUSTOM":
-            authorizer = WebSocketAuthorizer(
-                function_name=self._function_from_arn(
-                    str(auth.get("AuthArn", "")), f"{logical_id}.Auth"
-                ),
-                identity_sources=tuple(auth.get("IdentitySource") or ()),
-            )
-        return WebSocketApiSpec(
-            logical_id=logical_id,
-            api_id=self.physical(logical_id).ref,
-            stage=str(self.resolve(properties.get("StageName", "default"), logical_id)),
-            route_selection_expression=str(properties.get("RouteSelectionExpression", "")),
-            routes=routes,
-            authorizer=authorizer,
-        )
-
-    def _v2_websocket_api(self, logical_id: str, properties: Mapping[str, Any]) -> WebSocketApiSpec:
-        def belongs(child_properties: Mapping[str, Any]) -> bool:
-            return child_properties.get("ApiId") == {"Ref": logical_id}
-
-        integrations = {
-            self.physical(child_id).ref: child
-            for child_id, child in self.of_type("AWS::ApiGatewayV2::Integration")
-            if belongs(child)
-        }
-        authorizers = {
-            self.physical(child_id).ref: (child_id, child)
-            for child_id, child in self.of_type("AWS::ApiGatewayV2::Authorizer")
-            if belongs(child)
-        }
-        responded = {
-            self.resolve(child.get("RouteId"), child_id)
-            for child_id, child in self.of_type("AWS::ApiGatewayV2::RouteResponse")
-            if belongs(child)
-        }
-        routes: dict[str, WebSocketRoute] = {}
-        authorizer = None
-        for route_id, route in self.of_type("AWS::ApiGatewayV2::Route"):
-            if not belongs(route):
-                continue
-            key = str(route.get("RouteKey"))
-            target = str(self.resolve(route.get("Target", ""), f"{route_id}.Target"))
-            integration = integrations.get(target.rsplit("/", 1)[-1])
-            if integration is None:
-                raise TemplateError(
-                    f"{route_id}: Target {target!r} is not an integration of {logical_id}"
-                )
-            uri = str(
-                self.resolve(integration.get("IntegrationUri", ""), f"{route_id} integration")
-            )
-            routes[key] = WebSocketRoute(
-                route_key=key,
-                function_name=self._function_from_arn(uri, f"{route_id} integration"),
-                returns_response=bool(route.get("RouteResponseSelectionExpression"))
-                or self.physical(route_id).ref in responded,
-            )
-            if route.get("AuthorizationType") == "CUSTOM":
-                authorizer_id = self.resolve(route.get("AuthorizerId"), f"{route_id}.AuthorizerId")
-                if authorizer_id not in authorizers:
-                    raise TemplateError(
-                        f"{route_id}: AuthorizerId is not an authorizer of {logical_id}"
-                    )
-                child_id, child = authorizers[authorizer_id]
-                if child.get("AuthorizerType") != "REQUEST":
-                    raise TemplateError(f"{child_id}: WebSocket APIs take REQUEST authorizers only")
-                authorizer = WebSocketAuthorizer(
-                    function_name=self._function_from_arn(
-                        str(self.resolve(child.get("AuthorizerUri", ""), child_id)), child_id
-                    ),
-                    identity_sources=tuple(
-                        self.resolve(child.get("IdentitySource") or [], child_id)
-                    ),
-                )
-        stages = [
-            str(self.resolve(child.get("StageName"), child_id))
-            for child_id, child in self.of_type("AWS::ApiGatewayV2::Stage")
-            if belongs(child)
-        ]
-        return WebSocketApiSpec(
-            logical_id=logical_id,
-            api_id=self.physical(logical_id).ref,
-            stage=stages[0] if stages else "production",
-            route_selection_expression=str(properties.get("RouteSelectionExpression", "")),
-            routes=routes,
-            authorizer=authorizer,
-        )
-
-
-def _env_text(value: Any) -> str:
-    """CloudFormation turns scalar environment values into strings; anything else is an error."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str | int | float):
-        return str(value)
-    raise TemplateError(f"environment value {value!r} is not a scalar")
-
-
-def _merge_globals(global_properties: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
-    """SAM's Globals rules: maps merge (the function wins), lists concatenate, scalars override."""
-    merged = dict(global_properties)
-    for key, value in own.items():
-        base = merged.get(key)
-        if isinstance(base, dict) and isinstance(value, dict):
-            merged[key] = _merge_globals(base, value)
-        elif isinstance(base, list) and isinstance(value, list):
-            merged[key] = base + value
-        else:
-            merged[key] = value
-    return merged
-
-
-def _substitute(definition: Any, substitutions: Mapping[str, str]) -> Any:
-    """Apply DefinitionSubstitutions: `${Name}` inside any string of the definition."""
-    if isinstance(definition, dict):
-        return {key: _substitute(value, substitutions) for key, value in definition.items()}
-    if isinstance(definition, list):
-        return [_substitute(item, substitutions) for item in definition]
-    if isinstance(definition, str):
-        return re.sub(
-            r"\$\{([A-Za-z0-9_]+)\}",
-            lambda match: substitutions.get(match.group(1), match.group(0)),
-            definition,
-        )
-    return definition
-
-
-def _table_kwargs(
-    logical_id: str, name: str, properties: Mapping[str, Any]
-) -> tuple[dict[str, Any], str | None, bool]:
-    """CloudFormation table properties → boto3 `create_table` arguments, TTL, PITR."""
-    if "KeySchema" not in properties or "AttributeDefinitions" not in properties:
-        raise TemplateError(f"{logical_id}: a table needs KeySchema and AttributeDefinitions")
-    kwargs: dict[str, Any] = {
-        "TableName": name,
-        "KeySchema": properties["KeySchema"],
-        "AttributeDefinitions": properties["AttributeDefinitions"],
-        "BillingMode": properties.get("BillingMode", "PROVISIONED"),
-    }
-    for key in ("ProvisionedThroughput", "GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
-        if key in properties:
-            kwargs[key] = properties[key]
-    if kwargs["BillingMode"] == "PROVISIONED" and "ProvisionedThroughput" not in kwargs:
-        raise TemplateError(f"{logical_id}: PROVISIONED tables need ProvisionedThroughput")
-    stream = properties.get("StreamSpecification")
-    if stream:
-        kwargs["StreamSpecification"] = {
-            "StreamEnabled": True,
-            "StreamViewType": stream["StreamViewType"],
-        }
-    sse = properties.get("SSESpecification")
-    if sse:
-        kwargs["SSESpecification"] = {
-            "Enabled": bool(sse.get("SSEEnabled")),
-            **({"SSEType": sse["SSEType"]} if "SSEType" in sse else {}),
-            **({"KMSMasterKeyId": sse["KMSMasterKeyId"]} if "KMSMasterKeyId" in sse else {}),
-        }
-    if "DeletionProtectionEnabled" in properties:
-        kwargs["DeletionProtectionEnabled"] = properties["DeletionProtectionEnabled"] in (
-            True,
-            "true",
-        )
-    ttl = properties.get("TimeToLiveSpecification") or {}
-    ttl_attribute = ttl.get("AttributeName") if ttl.get("Enabled") in (True, "true") else None
-    pitr = (properties.get("PointInTimeRecoverySpecification") or {}).get(
-        "PointInTimeRecoveryEnabled"
-    )
-    return kwargs, ttl_attribute, pitr in (True, "true")
-
-
-def _simple_table_kwargs(name: str, properties: Mapping[str, Any]) -> dict[str, Any]:
-    key = properties.get("PrimaryKey") or {"Name": "id", "Type": "String"}
-    attribute_type = {"String": "S", "Number": "N", "Binary": "B"}[key.get("Type", "String")]
-    kwargs: dict[str, Any] = {
-        "TableName": name,
-        "KeySchema": [{"AttributeName": key["Name"], "KeyType": "HASH"}],
-        "AttributeDefinitions": [{"AttributeName": key["Name"], "AttributeType": attribute_type}],
-        "BillingMode": "PAY_PER_REQUEST",
-    }
-    if "ProvisionedThroughput" in properties:
-        kwargs["BillingMode"] = "PROVISIONED"
-        throughput = properties["ProvisionedThroughput"]
-        kwargs["ProvisionedThroughput"] = {
-            "ReadCapacityUnits": int(throughput["ReadCapacityUnits"]),
-            "WriteCapacityUnits": int(throughput["WriteCapacityUnits"]),
-        }
-    return kwargs
+        if self._websocket_apis is None:
+            self._websocket_apis = read_websocket_apis(self)
+        return self._websocket_apis

@@ -33,6 +33,7 @@ local_stack = stack_fixture(
     apps={"rest": AppSpec("fixture_rest_app:app")},
     api_apps={"HttpApi": "rest"},
     parameter_overrides={"ExternalApiUrl": "{local.rest_url}/external", "LogLevel": "DEBUG"},
+    secret_values={"vmkit-local/github-webhook-secret": "{local.github_webhook_secret}"},
     services=lambda: [RecordingService()],
     on_ready=lambda stack: {"api_key": "vmk_fixture_bootstrap"},
     limits=GatewayLimits(integration_timeout_s=5),

@@ -34,12 +34,24 @@ def test_kms_alias_encrypts_with_the_templates_key(aws, local_stack):
     assert kms.describe_key(KeyId="alias/vmkit-local-data")["KeyMetadata"]["KeyId"] == key_id
 
 
-def test_generated_secret_and_ssm_parameter_exist(aws):
+def test_generated_secret_follows_its_template(aws):
+    secret = aws("secretsmanager").get_secret_value(SecretId="vmkit-local/model-api-key")
+
+    document = json.loads(secret["SecretString"])
+    assert document["provider"] == "anthropic"
+    assert len(document["api_key"]) == 40
+    assert document["api_key"].isalnum()  # ExcludePunctuation
+
+
+def test_secret_values_from_the_config_replace_generated_ones(aws, local_stack):
     secret = aws("secretsmanager").get_secret_value(SecretId="vmkit-local/github-webhook-secret")
+
+    assert secret["SecretString"] == local_stack.github_webhook_secret
+
+
+def test_ssm_parameter_exists(aws):
     parameter = aws("ssm").get_parameter(Name="/vmkit-local/apps-domain")["Parameter"]
 
-    assert len(secret["SecretString"]) == 40
-    assert secret["SecretString"].isalnum()  # ExcludePunctuation
     assert parameter["Value"] == "apps.localhost"
 
 

@@ -83,7 +83,7 @@ def test_a_used_token_cannot_resume_twice(aws, table):
     with pytest.raises(sfn.exceptions.ClientError) as caught:
         sfn.send_task_success(taskToken=token, output="{}")
 
-    assert caught.value.response["Error"]["Code"] in ("InvalidToken", "TaskTimedOut")
+    assert caught.value.response["Error"]["Code"] == "InvalidToken"
 
 
 def test_retry_on_the_named_error_then_success(aws):
@@ -120,3 +120,30 @@ def test_exhausted_retries_fall_to_the_task_failed_catcher(aws):
     assert (
         json.loads(output["error"]["Cause"])["errorMessage"] == "attempt 3 failed"
     )  # 1 try + 2 retries
+
+
+def test_task_calling_a_missing_function_fails_with_lambdas_error(aws):
+    definition = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {
+                    "FunctionName": "arn:aws:lambda:us-east-1:123456789012:function:gone"
+                },
+                "End": True,
+            }
+        },
+    }
+    machine = aws("stepfunctions").create_state_machine(
+        name=f"missing-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/vmkit-local-execution",
+    )["stateMachineArn"]
+
+    _, execution_arn = start(aws, machine, {})
+
+    execution = finished(aws, execution_arn)
+    assert execution["error"] == "Lambda.ResourceNotFoundException"
+    assert "Function not found" in execution["cause"]

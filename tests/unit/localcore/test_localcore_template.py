@@ -293,6 +293,31 @@ def test_endpoint_urls_of_the_stack_are_rewritten_and_others_kept():
     assert spec.rewrite_endpoints(other) == other
 
 
+def test_function_url_is_rewritten_to_the_root_of_the_app_playing_it(tmp_path):
+    resources = FUNCTION.replace(
+        "    Runtime: python3.11",
+        "    Runtime: python3.11\n    FunctionUrlConfig: {AuthType: NONE}",
+    )
+    resources += """
+Other:
+  Type: AWS::Serverless::Function
+  Properties:
+    CodeUri: fn
+    Handler: app.handler
+    Runtime: python3.11
+    Environment:
+      Variables:
+        MCP_URL: !Sub "${FnUrl.FunctionUrl}mcp"
+"""
+    spec = spec_of(
+        minimal(tmp_path, resources), local_urls=LocalUrls(api_urls={"Fn": "http://127.0.0.1:9"})
+    )
+
+    other = next(function for function in spec.functions() if function.logical_id == "Other")
+
+    assert other.environment["MCP_URL"] == "http://127.0.0.1:9/mcp"
+
+
 # ----- what cannot run locally
 
 
