@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import pkgutil
 import signal
 import sys
 import threading
@@ -48,10 +49,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--app", action="append", default=[], metavar="NAME=MODULE:ATTR")
     parser.add_argument("--app-factory", action="append", default=[], metavar="NAME=MODULE:FUNC")
     parser.add_argument("--api-app", action="append", default=[], metavar="LOGICAL_ID=APP")
+    parser.add_argument("--secret", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument(
+        "--services", metavar="MODULE:FACTORY", help="callable returning the extra services to run"
+    )
+    parser.add_argument(
+        "--on-ready",
+        metavar="MODULE:FUNC",
+        help="called with the stack once ready (returns local.json extras)",
+    )
     parser.add_argument("--idle-timeout", type=float, default=GatewayLimits.idle_timeout_s)
     parser.add_argument("--max-connection", type=float, default=GatewayLimits.max_connection_s)
     parser.add_argument("--log-level", default="INFO")
     return parser
+
+
+def stack_from_args(args: argparse.Namespace) -> LocalStack:
+    config, apps = config_from_args(args)
+    services = pkgutil.resolve_name(args.services)() if args.services else ()
+    on_ready = pkgutil.resolve_name(args.on_ready) if args.on_ready else None
+    return LocalStack(config, apps=apps, services=services, on_ready=on_ready)
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[StackConfig, dict[str, AppSpec]]:
@@ -72,6 +89,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[StackConfig, dict[str, A
         region=args.region,
         parameter_overrides=_pairs(args.param, "--param"),
         api_apps=_pairs(args.api_app, "--api-app"),
+        secret_values=_pairs(args.secret, "--secret"),
         limits=GatewayLimits(
             idle_timeout_s=args.idle_timeout, max_connection_s=args.max_connection
         ),
@@ -118,9 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
-    config, apps = config_from_args(args)
     try:
-        serve(LocalStack(config, apps=apps))
+        serve(stack_from_args(args))
     except LocalStackError as exc:
         print(f"vmkit_local: {exc}", file=sys.stderr)
         return 1

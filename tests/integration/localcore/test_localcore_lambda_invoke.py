@@ -49,13 +49,11 @@ def test_handler_environment_is_the_templates_with_local_urls(aws, local_stack):
     assert env["REST_URL"] == local_stack.app_urls["rest"]
 
 
-def test_parameter_overrides_reach_functions_with_stack_facts_filled_in(local_stack):
-    echo = next(
-        function for function in local_stack.functions if function.logical_id == "EchoFunction"
-    )
+def test_parameter_overrides_reach_functions_with_stack_facts_filled_in(aws, local_stack):
+    _, body = invoke(aws, ECHO)
 
-    assert echo.environment["EXTERNAL_API_URL"] == f"{local_stack.app_urls['rest']}/external"
-    assert echo.environment["LOG_LEVEL"] == "DEBUG"
+    assert body["env"]["EXTERNAL_API_URL"] == f"{local_stack.app_urls['rest']}/external"
+    assert body["env"]["LOG_LEVEL"] == "DEBUG"
 
 
 def test_warm_invocations_reuse_the_loaded_module(aws):
