@@ -3,6 +3,23 @@
 In-process rather than a child `moto_server`: handlers run in this process anyway
 (they are called by the router), moto's import cost is paid once, and the state can
 be dumped on stop without a network round trip per service.
+
+moto 5.2.5's Step Functions executor, as seen through this router (tests in
+tests/integration/localcore/test_localcore_stepfunctions.py, the rest tried by hand):
+- does: `lambda:invoke` and `lambda:invoke.waitForTaskToken` and plain Lambda ARNs as
+  Resource, all through Lambda Invoke at `localhost:$MOTO_PORT`; a function error's
+  `errorType` becomes the state's error name and the payload its cause, so Retry on a
+  named error, `States.TaskFailed`, `States.ALL` and Catch (with ResultPath) behave as
+  on AWS; Retry's IntervalSeconds/BackoffRate/MaxAttempts/MaxDelaySeconds/Jitter (it
+  really sleeps); TimeoutSeconds and TimeoutSecondsPath (`States.Timeout`);
+  SendTaskSuccess/SendTaskFailure (a reused token: `InvalidToken`); Lambda API errors
+  as `Lambda.<Code>` (`Lambda.ResourceNotFoundException`, with Lambda's cause text).
+- does not: keep SendTaskFailure's `cause` (the execution's cause is empty); report a
+  missed heartbeat as `States.HeartbeatTimeout` (it says `States.Timeout`); match
+  `States.TaskFailed` against `States.*` errors other than Timeout (AWS does); add
+  `SdkHttpMetadata`/`SdkResponseMetadata` to `lambda:invoke` results (only StatusCode,
+  ExecutedVersion, Payload); StartSyncExecution (Express), RedriveExecution, activity
+  workers; end a stopped execution's token wait (see `moto_state.release_waiting_tasks`).
 """
 
 from __future__ import annotations
