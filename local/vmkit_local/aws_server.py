@@ -11,7 +11,7 @@ tests/integration/localcore/test_localcore_stepfunctions.py, the rest tried by h
   `errorType` becomes the state's error name and the payload its cause, so Retry on a
   named error, `States.TaskFailed`, `States.ALL` and Catch (with ResultPath) behave as
   on AWS; Retry's IntervalSeconds/BackoffRate/MaxAttempts/MaxDelaySeconds/Jitter (it
-  really sleeps); TimeoutSeconds and TimeoutSecondsPath (`States.Timeout`);
+  really sleeps); TimeoutSeconds/TimeoutSecondsPath on token waits (`States.Timeout`);
   SendTaskSuccess/SendTaskFailure (a reused token: `InvalidToken`); Lambda API errors
   as `Lambda.<Code>` (`Lambda.ResourceNotFoundException`, with Lambda's cause text).
 - does not: keep SendTaskFailure's `cause` (the execution's cause is empty); report a
