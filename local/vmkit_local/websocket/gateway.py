@@ -33,6 +33,7 @@ import json
 import logging
 import socket
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ from vmkit_local.loop import LoopThread
 from vmkit_local.resources import WebSocketApiSpec, WebSocketRoute
 from vmkit_local.websocket import events
 from vmkit_local.websocket.events import ConnectionInfo
+from vmkit_local.websocket.management import ConnectionsApi
 from vmkit_local.websocket.policy import InvalidAuthorizerResponse, decide
 
 log = logging.getLogger(__name__)
@@ -124,8 +126,6 @@ class WebSocketGateway:
         account_id: str,
         limits: GatewayLimits | None = None,
     ):
-        from vmkit_local.websocket.management import ConnectionsApi
-
         self.api = api
         self.limits = limits or GatewayLimits()
         self.region = region
@@ -137,7 +137,10 @@ class WebSocketGateway:
         self.url = f"ws://{host}:{self.port}/{api.stage}"
         self.management_url = f"http://{management_host}:{management_port}/{api.stage}"
         self.connections: dict[str, Connection] = {}
-        self._pending: dict[ServerConnection, _Pending] = {}
+        # Weak: a client may vanish between an accepted $connect and the upgrade.
+        self._pending: weakref.WeakKeyDictionary[ServerConnection, _Pending] = (
+            weakref.WeakKeyDictionary()
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop = LoopThread("websocket-gateway")
         self._executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="ws-integration")
