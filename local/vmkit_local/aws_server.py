@@ -1,0 +1,105 @@
+"""moto in server mode, behind the Lambda router, served from a thread of this process.
+
+In-process rather than a child `moto_server`: handlers run in this process anyway
+(they are called by the router), moto's import cost is paid once, and the state can
+be dumped on stop without a network round trip per service.
+
+moto 5.2.5's Step Functions executor, as seen through this router (tests in
+tests/integration/localcore/test_localcore_stepfunctions.py, the rest tried by hand):
+- does: `lambda:invoke` and `lambda:invoke.waitForTaskToken` and plain Lambda ARNs as
+  Resource, all through Lambda Invoke at `localhost:$MOTO_PORT`; a function error's
+  `errorType` becomes the state's error name and the payload its cause, so Retry on a
+  named error, `States.TaskFailed`, `States.ALL` and Catch (with ResultPath) behave as
+  on AWS; Retry's IntervalSeconds/BackoffRate/MaxAttempts/MaxDelaySeconds/Jitter (it
+  really sleeps); TimeoutSeconds/TimeoutSecondsPath on token waits (`States.Timeout`);
+  SendTaskSuccess/SendTaskFailure (a reused token: `InvalidToken`); Lambda API errors
+  as `Lambda.<Code>` (`Lambda.ResourceNotFoundException`, with Lambda's cause text).
+- does not: keep SendTaskFailure's `cause` (the execution's cause is empty); report a
+  missed heartbeat as `States.HeartbeatTimeout` (it says `States.Timeout`); match
+  `States.TaskFailed` against `States.*` errors other than Timeout (AWS does); add
+  `SdkHttpMetadata`/`SdkResponseMetadata` to `lambda:invoke` results (only StatusCode,
+  ExecutedVersion, Payload); StartSyncExecution (Express), RedriveExecution, activity
+  workers; end a stopped execution's token wait (see `moto_state.release_waiting_tasks`).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import urllib.request
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from vmkit_local.lambda_api import LambdaInvokeRouter
+from vmkit_local.ports import port_of
+
+# What moto must be told in server mode (NOTES.md): run state machines for real, and
+# never try Docker for Lambda (the router answers Lambda invocations instead).
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
+
+def _quiet_handler() -> type:
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class QuietHandler(MotoRequestHandler):
+        """moto's handler without a log line per request (the stack logs what matters)."""
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            return None
+
+    return QuietHandler
+
+
+class AwsServer:
+    """The AWS endpoint of the stack: `AWS_ENDPOINT_URL` points here."""
+
+    def __init__(self, sock: socket.socket):
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        host = sock.getsockname()[0]
+        self.url = f"http://{host}:{port_of(sock)}"
+        self.port = port_of(sock)
+        self.router = LambdaInvokeRouter(DomainDispatcherApplication(create_backend_app))
+        self._server: BaseWSGIServer = make_server(
+            host,
+            self.port,
+            self.router,
+            threaded=True,
+            request_handler=_quiet_handler(),
+            fd=sock.fileno(),
+        )
+        sock.close()  # the server holds its own duplicate of the descriptor
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="aws-server",
+            daemon=True,
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+        self.configure(MOTO_CONFIG)
+
+    def configure(self, config: dict) -> dict:
+        """Set moto's configuration through its own endpoint, as a moto_server user would."""
+        return json.loads(self._post("/moto-api/config", json.dumps(config).encode()))
+
+    def reset(self) -> None:
+        """Empty every moto backend: they are process globals, shared by later stacks."""
+        self._post("/moto-api/reset", b"")
+
+    def _post(self, path: str, body: bytes) -> bytes:
+        request = urllib.request.Request(  # noqa: S310 (our own loopback http URL)
+            f"{self.url}{path}",
+            data=body,
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.read()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=10)
+        self._server.server_close()

@@ -1,0 +1,612 @@
+"""The template read as a local stack: parameters, physical names, and typed resources.
+
+CloudFormation gives every resource a physical name (a table name, a key id, an ARN)
+that other resources reach through `Ref`/`GetAtt`. Here those names are derived
+deterministically from the stack name and logical id, so a restart against the same
+data directory finds the same tables and keys, and so functions and state machines
+can reference each other without an order of creation. Secrets are the one exception
+(Secrets Manager adds a random suffix to their ARNs), so their ARNs are recorded once
+they exist (`record`).
+
+URLs of API Gateway and function URL endpoints (`https://{id}.execute-api...`) are
+rewritten to the local servers that play them, wherever they end up in a function's
+environment or a state machine's substitutions.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vmkit_local.cfn import (
+    env_text,
+    merge_globals,
+    simple_table_kwargs,
+    substitute_definition,
+    table_kwargs,
+)
+from vmkit_local.errors import TemplateError
+from vmkit_local.resources import (
+    FunctionSpec,
+    KmsAliasSpec,
+    KmsKeySpec,
+    SecretSpec,
+    SsmParameterSpec,
+    StateMachineSpec,
+    TableSpec,
+    WebSocketApiSpec,
+)
+from vmkit_local.template import Resolver, load_template
+from vmkit_local.websocket.template import SAM_WEBSOCKET_API_TYPE, V2_API_TYPE, read_websocket_apis
+
+log = logging.getLogger(__name__)
+
+FUNCTION_TYPES = ("AWS::Serverless::Function",)
+TABLE_TYPES = ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable")
+STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
+LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
+REST_API_TYPES = ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi")
+HTTP_API_TYPES = ("AWS::Serverless::HttpApi",)
+
+# Lambda refuses these keys in a function's environment (it sets them itself).
+RESERVED_ENV_KEYS = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+    }
+)
+
+_KMS_KEY_NAMESPACE = uuid.UUID("6f1c2d0e-0b7a-4c55-9d1e-7a0c3f5e9b21")
+
+
+@dataclass(frozen=True)
+class LocalUrls:
+    """Where this machine serves what API Gateway and function URLs serve on AWS.
+
+    `api_urls` maps the logical id of an HTTP/REST API, or of a function with a
+    function URL, to the base URL of the local app that plays it.
+    """
+
+    websocket_url: str = "ws://127.0.0.1:0"
+    websocket_management_url: str = "http://127.0.0.1:0"
+    api_urls: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _LocalEndpoint:
+    stage: str
+    https_url: str
+    wss_url: str
+    keeps_stage: bool
+
+
+@dataclass
+class _Physical:
+    ref: Any
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+class StackSpec:
+    """A parsed template plus the local names of its resources."""
+
+    def __init__(
+        self,
+        template_path: Path,
+        *,
+        stack_name: str = "vmkit-local",
+        region: str = "us-east-1",
+        account_id: str = "123456789012",
+        parameter_overrides: Mapping[str, str] | None = None,
+        local_urls: LocalUrls | None = None,
+    ):
+        self.template_path = template_path.resolve()
+        self.base_dir = self.template_path.parent
+        self.template = load_template(self.template_path)
+        self.stack_name = stack_name
+        self.region = region
+        self.account_id = account_id
+        self.local_urls = local_urls or LocalUrls()
+        self.resources: dict[str, dict[str, Any]] = dict(self.template["Resources"])
+        self._refuse_conditions()
+        self._add_implicit_resources()
+        self.parameters = self._read_parameters(parameter_overrides or {})
+        unknown_apis = sorted(set(self.local_urls.api_urls) - set(self.resources))
+        if unknown_apis:
+            raise TemplateError(
+                f"local app URL given for {', '.join(unknown_apis)}, not in the template"
+            )
+        self._physical: dict[str, _Physical] = {}
+        self._naming: set[str] = set()
+        self._websocket_apis: list[WebSocketApiSpec] | None = None
+        self.resolver = Resolver(
+            parameters=self.parameters,
+            pseudo=self._pseudo_parameters(),
+            ref=lambda logical_id: self.physical(logical_id).ref,
+            get_att=self._get_att,
+        )
+
+    # ----- parameters and pseudo parameters
+
+    def _pseudo_parameters(self) -> dict[str, Any]:
+        return {
+            "AWS::Region": self.region,
+            "AWS::AccountId": self.account_id,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": self.stack_name,
+            "AWS::StackId": (
+                f"arn:aws:cloudformation:{self.region}:{self.account_id}:stack/"
+                f"{self.stack_name}/{uuid.uuid5(_KMS_KEY_NAMESPACE, self.stack_name)}"
+            ),
+            "AWS::NotificationARNs": [],
+        }
+
+    def _read_parameters(self, overrides: Mapping[str, str]) -> dict[str, Any]:
+        declared: dict[str, dict[str, Any]] = self.template.get("Parameters") or {}
+        unknown = sorted(set(overrides) - set(declared))
+        if unknown:
+            names = ", ".join(unknown)
+            raise TemplateError(
+                f"parameter override(s) {names} not declared in {self.template_path.name}"
+            )
+        values: dict[str, Any] = {}
+        for name, declaration in declared.items():
+            if name in overrides:
+                value = overrides[name]
+            elif "Default" in declaration:
+                value = declaration["Default"]
+            else:
+                raise TemplateError(f"parameter {name} has no Default; give it a value")
+            values[name] = self._check_parameter(name, declaration, value)
+        return values
+
+    @staticmethod
+    def _check_parameter(name: str, declaration: Mapping[str, Any], value: Any) -> Any:
+        kind = str(declaration.get("Type", "String"))
+        if kind.startswith("AWS::SSM::Parameter::Value"):
+            raise TemplateError(
+                f"parameter {name}: type {kind} needs SSM at deploy time; override it"
+            )
+        if kind in ("CommaDelimitedList", "List<Number>") or kind.startswith("List<"):
+            items = value if isinstance(value, list) else str(value).split(",")
+            return [str(item).strip() for item in items]
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        allowed = declaration.get("AllowedValues")
+        if allowed is not None and text not in [str(option) for option in allowed]:
+            raise TemplateError(f"parameter {name}={text!r} is not one of {allowed}")
+        pattern = declaration.get("AllowedPattern")
+        if pattern is not None and not re.fullmatch(str(pattern), text):
+            raise TemplateError(f"parameter {name}={text!r} does not match {pattern}")
+        if kind == "Number":
+            try:
+                float(text)
+            except ValueError as exc:
+                raise TemplateError(f"parameter {name}={text!r} is not a Number") from exc
+        return text
+
+    # ----- structure checks and implicit resources
+
+    def _refuse_conditions(self) -> None:
+        for logical_id, resource in self.resources.items():
+            if "Condition" in resource:
+                raise TemplateError(
+                    f"{logical_id}: resource Conditions are not supported by the local stack"
+                )
+
+    def _add_implicit_resources(self) -> None:
+        """Resources SAM creates on its own that a template can still reference."""
+        for logical_id, resource in list(self.resources.items()):
+            if resource.get("Type") not in FUNCTION_TYPES:
+                continue
+            properties = resource.get("Properties") or {}
+            if "FunctionUrlConfig" in properties:
+                self.resources.setdefault(
+                    f"{logical_id}Url",
+                    {"Type": "AWS::Lambda::Url", "Properties": {"TargetFunctionArn": logical_id}},
+                )
+            for event in (properties.get("Events") or {}).values():
+                event_type = event.get("Type")
+                event_properties = event.get("Properties") or {}
+                if event_type == "Api" and "RestApiId" not in event_properties:
+                    self.resources.setdefault(
+                        "ServerlessRestApi",
+                        {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "Prod"}},
+                    )
+                if event_type == "HttpApi" and "ApiId" not in event_properties:
+                    self.resources.setdefault(
+                        "ServerlessHttpApi", {"Type": "AWS::Serverless::HttpApi", "Properties": {}}
+                    )
+
+    def of_type(self, *types: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(logical id, properties) of every resource of the given types, in template order."""
+        for logical_id, resource in self.resources.items():
+            if resource.get("Type") in types:
+                yield logical_id, dict(resource.get("Properties") or {})
+
+    def resolve(self, value: Any, where: str) -> Any:
+        return self.resolver.resolve(value, where)
+
+    # ----- physical names
+
+    def record(self, logical_id: str, ref: Any, **attributes: Any) -> None:
+        """Note the physical id of a resource that only exists once created (secrets)."""
+        self._physical[logical_id] = _Physical(ref, dict(attributes))
+
+    def physical(self, logical_id: str) -> _Physical:
+        if logical_id in self._physical:
+            return self._physical[logical_id]
+        if logical_id not in self.resources:
+            raise TemplateError(f"reference to {logical_id}, which is not in the template")
+        if logical_id in self._naming:
+            raise TemplateError(f"{logical_id}: its name depends on itself")
+        self._naming.add(logical_id)
+        try:
+            physical = self._name(logical_id, self.resources[logical_id])
+        finally:
+            self._naming.discard(logical_id)
+        self._physical[logical_id] = physical
+        return physical
+
+    def _get_att(self, logical_id: str, attribute: str) -> Any:
+        physical = self.physical(logical_id)
+        if attribute not in physical.attributes:
+            kind = self.resources[logical_id].get("Type")
+            raise TemplateError(
+                f"GetAtt {logical_id}.{attribute}: the local stack does not model "
+                f"attribute {attribute} of {kind}"
+            )
+        return physical.attributes[attribute]
+
+    def _short_id(self, logical_id: str, length: int = 10) -> str:
+        digest = hashlib.sha256(f"{self.stack_name}/{logical_id}".encode()).hexdigest()
+        return digest[:length]
+
+    def _property_name(self, logical_id: str, properties: Mapping[str, Any], key: str) -> str:
+        if key in properties:
+            return str(self.resolve(properties[key], f"{logical_id}.{key}"))
+        return f"{self.stack_name}-{logical_id}"
+
+    def _name(self, logical_id: str, resource: Mapping[str, Any]) -> _Physical:
+        kind = resource.get("Type", "")
+        properties = resource.get("Properties") or {}
+        region, account = self.region, self.account_id
+        if kind in (*FUNCTION_TYPES, "AWS::Lambda::Function"):
+            name = self._property_name(logical_id, properties, "FunctionName")
+            arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
+            return _Physical(name, {"Arn": arn})
+        if kind == "AWS::Lambda::Url":
+            target = properties["TargetFunctionArn"]
+            url = f"https://{self._short_id(logical_id, 32)}.lambda-url.{region}.on.aws/"
+            function_arn = (
+                self.physical(target).attributes["Arn"] if target in self.resources else ""
+            )
+            return _Physical(function_arn, {"FunctionUrl": url, "FunctionArn": function_arn})
+        if kind in TABLE_TYPES:
+            name = self._property_name(logical_id, properties, "TableName")
+            arn = f"arn:aws:dynamodb:{region}:{account}:table/{name}"
+            return _Physical(
+                name, {"Arn": arn, "StreamArn": f"{arn}/stream/1970-01-01T00:00:00.000"}
+            )
+        if kind == "AWS::KMS::Key":
+            key_id = str(
+                uuid.uuid5(_KMS_KEY_NAMESPACE, f"{account}/{region}/{self.stack_name}/{logical_id}")
+            )
+            return _Physical(
+                key_id, {"KeyId": key_id, "Arn": f"arn:aws:kms:{region}:{account}:key/{key_id}"}
+            )
+        if kind == "AWS::KMS::Alias":
+            return _Physical(
+                str(self.resolve(properties.get("AliasName"), f"{logical_id}.AliasName"))
+            )
+        if kind == "AWS::SSM::Parameter":
+            name = self._property_name(logical_id, properties, "Name")
+            return _Physical(name, {"Type": properties.get("Type", "String")})
+        if kind in STATE_MACHINE_TYPES:
+            name = self._property_name(
+                logical_id,
+                properties,
+                "Name" if kind.startswith("AWS::Serverless") else "StateMachineName",
+            )
+            arn = f"arn:aws:states:{region}:{account}:stateMachine:{name}"
+            return _Physical(arn, {"Arn": arn, "Name": name})
+        if kind in LAYER_TYPES:
+            name = self._property_name(logical_id, properties, "LayerName")
+            return _Physical(f"arn:aws:lambda:{region}:{account}:layer:{name}:1")
+        if kind == "AWS::IAM::Role":
+            name = self._property_name(logical_id, properties, "RoleName")
+            return _Physical(name, {"Arn": f"arn:aws:iam::{account}:role/{name}"})
+        if kind in (*REST_API_TYPES, *HTTP_API_TYPES, V2_API_TYPE, SAM_WEBSOCKET_API_TYPE):
+            api_id = self._short_id(logical_id)
+            websocket = (
+                kind == SAM_WEBSOCKET_API_TYPE or properties.get("ProtocolType") == "WEBSOCKET"
+            )
+            scheme = "wss" if websocket else "https"
+            endpoint = f"{scheme}://{api_id}.execute-api.{region}.amazonaws.com"
+            return _Physical(
+                api_id,
+                {
+                    "ApiEndpoint": endpoint,
+                    "ApiId": api_id,
+                    "RootResourceId": self._short_id(api_id),
+                },
+            )
+        if kind == "AWS::SecretsManager::Secret":
+            raise TemplateError(f"{logical_id}: secret referenced before it was created")
+        return _Physical(self._short_id(logical_id))
+
+    # ----- endpoint rewriting
+
+    @functools.cached_property
+    def _api_endpoints(self) -> dict[str, _LocalEndpoint]:
+        endpoints: dict[str, _LocalEndpoint] = {}
+        for spec in self.websocket_apis():
+            endpoints[spec.api_id] = _LocalEndpoint(
+                stage=spec.stage,
+                https_url=self.local_urls.websocket_management_url,
+                wss_url=self.local_urls.websocket_url,
+                keeps_stage=True,
+            )
+        api_types = (*REST_API_TYPES, *HTTP_API_TYPES, V2_API_TYPE)
+        for logical_id, properties in self.of_type(*api_types):
+            url = self.local_urls.api_urls.get(logical_id)
+            if url is None or properties.get("ProtocolType") == "WEBSOCKET":
+                continue
+            stage = str(self.resolve(properties.get("StageName", "$default"), logical_id))
+            endpoints[self.physical(logical_id).ref] = _LocalEndpoint(
+                stage, url, url, keeps_stage=False
+            )
+        return endpoints
+
+    def rewrite_endpoints(self, text: str) -> str:
+        """Point AWS endpoint URLs of this stack's APIs at the local servers playing them.
+
+        A WebSocket API keeps its stage in the path (the local gateway serves
+        `/{stage}` and `/{stage}/@connections` as AWS does); a local HTTP app is
+        mounted at its root, so the stage segment of REST/HTTP API URLs is dropped.
+        """
+        if "execute-api" not in text and "lambda-url" not in text:
+            return text
+
+        def execute_api(match: re.Match[str]) -> str:
+            endpoint = self._api_endpoints.get(match.group("id"))
+            if endpoint is None:
+                return match.group(0)
+            base = endpoint.wss_url if match.group("scheme") == "wss" else endpoint.https_url
+            path = match.group("path") or ""
+            stage_prefix = f"/{endpoint.stage}"
+            if not endpoint.keeps_stage and (
+                path == stage_prefix or path.startswith(stage_prefix + "/")
+            ):
+                path = path[len(stage_prefix) :]
+            return base.rstrip("/") + path
+
+        text = re.sub(
+            r"(?P<scheme>wss|https)://(?P<id>[a-z0-9]+)\.execute-api\.[a-z0-9-]+\.amazonaws\.com"
+            r"(?P<path>/[^\s\"']*)?",
+            execute_api,
+            text,
+        )
+        for logical_id, app_url in self.local_urls.api_urls.items():
+            url_id = f"{logical_id}Url" if f"{logical_id}Url" in self.resources else logical_id
+            resource = self.resources.get(url_id)
+            if resource is not None and resource.get("Type") == "AWS::Lambda::Url":
+                function_url = self.physical(url_id).attributes["FunctionUrl"]
+                text = text.replace(function_url, app_url.rstrip("/") + "/")
+        return text
+
+    # ----- typed readers
+
+    def kms_keys(self) -> list[KmsKeySpec]:
+        specs = []
+        for logical_id, properties in self.of_type("AWS::KMS::Key"):
+            properties = self.resolve(properties, logical_id)
+            physical = self.physical(logical_id)
+            specs.append(
+                KmsKeySpec(
+                    logical_id=logical_id,
+                    key_id=physical.ref,
+                    arn=physical.attributes["Arn"],
+                    description=str(properties.get("Description", "")),
+                    key_usage=str(properties.get("KeyUsage", "ENCRYPT_DECRYPT")),
+                    key_spec=str(properties.get("KeySpec", "SYMMETRIC_DEFAULT")),
+                )
+            )
+        return specs
+
+    def kms_aliases(self) -> list[KmsAliasSpec]:
+        specs = []
+        for logical_id, properties in self.of_type("AWS::KMS::Alias"):
+            properties = self.resolve(properties, logical_id)
+            alias = str(properties.get("AliasName", ""))
+            if not alias.startswith("alias/"):
+                raise TemplateError(
+                    f"{logical_id}: AliasName must start with 'alias/', got {alias!r}"
+                )
+            target = str(properties.get("TargetKeyId", ""))
+            specs.append(KmsAliasSpec(logical_id, alias, target.rsplit("/", 1)[-1]))
+        return specs
+
+    def secrets(self) -> list[SecretSpec]:
+        specs = []
+        for logical_id, properties in self.of_type("AWS::SecretsManager::Secret"):
+            properties = self.resolve(properties, logical_id)
+            secret_string = properties.get("SecretString")
+            specs.append(
+                SecretSpec(
+                    logical_id=logical_id,
+                    name=str(properties.get("Name", f"{self.stack_name}-{logical_id}")),
+                    description=str(properties.get("Description", "")),
+                    secret_string=None if secret_string is None else str(secret_string),
+                    generate=properties.get("GenerateSecretString"),
+                    kms_key_id=properties.get("KmsKeyId"),
+                )
+            )
+        return specs
+
+    def ssm_parameters(self) -> list[SsmParameterSpec]:
+        specs = []
+        for logical_id, properties in self.of_type("AWS::SSM::Parameter"):
+            properties = self.resolve(properties, logical_id)
+            specs.append(
+                SsmParameterSpec(
+                    logical_id=logical_id,
+                    name=self.physical(logical_id).ref,
+                    value=str(properties.get("Value", "")),
+                    type=str(properties.get("Type", "String")),
+                    description=str(properties.get("Description", "")),
+                )
+            )
+        return specs
+
+    def tables(self) -> list[TableSpec]:
+        specs = []
+        for logical_id, properties in self.of_type(*TABLE_TYPES):
+            properties = self.resolve(properties, logical_id)
+            name = self.physical(logical_id).ref
+            if self.resources[logical_id]["Type"] == "AWS::Serverless::SimpleTable":
+                kwargs, ttl, pitr = simple_table_kwargs(name, properties), None, False
+            else:
+                kwargs, ttl, pitr = table_kwargs(logical_id, name, properties)
+            specs.append(TableSpec(logical_id, name, kwargs, ttl, pitr))
+        return specs
+
+    def _function_globals(self) -> dict[str, Any]:
+        return dict((self.template.get("Globals") or {}).get("Function") or {})
+
+    def functions(self) -> list[FunctionSpec]:
+        global_properties = self._function_globals()
+        specs = []
+        for logical_id, own in self.of_type(*FUNCTION_TYPES):
+            properties = merge_globals(global_properties, own)
+            specs.append(self._function_spec(logical_id, properties))
+        for logical_id, _ in self.of_type("AWS::Lambda::Function"):
+            log.warning("%s: plain AWS::Lambda::Function is not run locally", logical_id)
+        return specs
+
+    def _function_spec(self, logical_id: str, properties: dict[str, Any]) -> FunctionSpec:
+        if properties.get("PackageType", "Zip") != "Zip" or "InlineCode" in properties:
+            raise TemplateError(
+                f"{logical_id}: only zip functions with a local CodeUri run locally"
+            )
+        runtime = str(self.resolve(properties.get("Runtime", ""), logical_id))
+        if not runtime.startswith("python3"):
+            raise TemplateError(
+                f"{logical_id}: Runtime {runtime!r} cannot run in-process (python3.x only)"
+            )
+        code_uri = self.resolve(properties.get("CodeUri"), f"{logical_id}.CodeUri")
+        handler = self.resolve(properties.get("Handler"), f"{logical_id}.Handler")
+        if not isinstance(code_uri, str) or not isinstance(handler, str):
+            raise TemplateError(f"{logical_id}: needs a local CodeUri path and a Handler")
+        code_path = (self.base_dir / code_uri).resolve()
+        if not code_path.is_dir():
+            raise TemplateError(
+                f"{logical_id}: CodeUri {code_uri} is not a directory under {self.base_dir}"
+            )
+        physical = self.physical(logical_id)
+        variables = (properties.get("Environment") or {}).get("Variables") or {}
+        environment = {
+            key: self.rewrite_endpoints(
+                env_text(self.resolve(value, f"{logical_id}.Environment.{key}"))
+            )
+            for key, value in variables.items()
+        }
+        reserved = sorted(set(environment) & RESERVED_ENV_KEYS)
+        if reserved:
+            raise TemplateError(
+                f"{logical_id}: Lambda reserves environment key(s) {', '.join(reserved)}"
+            )
+        return FunctionSpec(
+            logical_id=logical_id,
+            name=physical.ref,
+            arn=physical.attributes["Arn"],
+            code_uri=code_path,
+            handler=handler,
+            timeout_s=int(self.resolve(properties.get("Timeout", 3), f"{logical_id}.Timeout")),
+            memory_mb=int(
+                self.resolve(properties.get("MemorySize", 128), f"{logical_id}.MemorySize")
+            ),
+            environment=environment,
+            layer_paths=self._layer_paths(logical_id, properties.get("Layers") or []),
+        )
+
+    def _layer_paths(self, logical_id: str, layers: list[Any]) -> tuple[Path, ...]:
+        """Local layers' content directories; foreign layer ARNs (say, Powertools') are
+        skipped because the local environment already has their packages installed."""
+        paths = []
+        for layer in layers:
+            if isinstance(layer, dict) and set(layer) == {"Ref"} and layer["Ref"] in self.resources:
+                layer_properties = self.resources[layer["Ref"]].get("Properties") or {}
+                content = layer_properties.get("ContentUri") or layer_properties.get("Content")
+                if not isinstance(content, str):
+                    raise TemplateError(
+                        f"{logical_id}: layer {layer['Ref']} has no local ContentUri"
+                    )
+                paths.append((self.base_dir / content).resolve())
+        return tuple(paths)
+
+    def state_machines(self) -> list[StateMachineSpec]:
+        specs = []
+        for logical_id, properties in self.of_type(*STATE_MACHINE_TYPES):
+            definition = self._state_machine_definition(logical_id, properties)
+            substitutions = {
+                key: self.rewrite_endpoints(env_text(value))
+                for key, value in self.resolve(
+                    properties.get("DefinitionSubstitutions") or {},
+                    f"{logical_id}.DefinitionSubstitutions",
+                ).items()
+            }
+            definition = substitute_definition(definition, substitutions)
+            physical = self.physical(logical_id)
+            specs.append(
+                StateMachineSpec(
+                    logical_id=logical_id,
+                    name=physical.attributes["Name"],
+                    arn=physical.ref,
+                    definition=json.dumps(definition),
+                    type=str(self.resolve(properties.get("Type", "STANDARD"), logical_id)),
+                )
+            )
+        return specs
+
+    def _state_machine_definition(self, logical_id: str, properties: Mapping[str, Any]) -> Any:
+        if "Definition" in properties:
+            return properties["Definition"]
+        if "DefinitionString" in properties:
+            return json.loads(str(self.resolve(properties["DefinitionString"], logical_id)))
+        uri = properties.get("DefinitionUri")
+        if not isinstance(uri, str):
+            raise TemplateError(f"{logical_id}: needs Definition or a local DefinitionUri file")
+        path = self.base_dir / uri
+        try:
+            return json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise TemplateError(f"{logical_id}: cannot read DefinitionUri {uri}: {exc}") from exc
+
+    def websocket_apis(self) -> list[WebSocketApiSpec]:
+        if self._websocket_apis is None:
+            self._websocket_apis = read_websocket_apis(self)
+        return self._websocket_apis
