@@ -10,6 +10,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+
 from vmkit_local.testing import stack_process_fixture
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "localcore"

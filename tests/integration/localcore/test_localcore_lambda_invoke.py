@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 from botocore.exceptions import ClientError
+
 from vmkit_local.testing import wait_for
 
 ECHO = "vmkit-local-EchoFunction"

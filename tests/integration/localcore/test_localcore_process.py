@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 import httpx
-from vmkit_local.testing import StackProcess, stack_process_arguments
 from websockets.sync.client import connect
+
+from vmkit_local.testing import StackProcess, stack_process_arguments
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "localcore"
 WAITING = "arn:aws:states:us-east-1:123456789012:stateMachine:vmkit-local-WaitingStateMachine"

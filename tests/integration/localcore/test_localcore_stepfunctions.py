@@ -6,6 +6,7 @@ import json
 import uuid
 
 import pytest
+
 from vmkit_local.testing import wait_for
 
 WAITING = "arn:aws:states:us-east-1:123456789012:stateMachine:vmkit-local-WaitingStateMachine"

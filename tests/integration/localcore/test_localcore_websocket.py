@@ -11,9 +11,10 @@ from aws_lambda_powertools.utilities.parser.models import (
     APIGatewayWebSocketDisconnectEventModel,
     APIGatewayWebSocketMessageEventModel,
 )
-from vmkit_local.testing import wait_for
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
+
+from vmkit_local.testing import wait_for
 
 GOOD = {"Authorization": "Bearer good-token"}
 

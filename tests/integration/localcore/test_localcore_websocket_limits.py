@@ -11,12 +11,13 @@ import queue
 import threading
 
 import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
 from vmkit_local.functions import Invocation
 from vmkit_local.ports import bind_listener
 from vmkit_local.resources import WebSocketApiSpec, WebSocketAuthorizer, WebSocketRoute
 from vmkit_local.websocket import GatewayLimits, WebSocketGateway
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import connect
 
 API = WebSocketApiSpec(
     logical_id="Api",

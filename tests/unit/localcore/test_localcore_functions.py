@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from vmkit_local.errors import FunctionNotFound
 from vmkit_local.functions import FunctionRuntime, InvalidRequestContent
 from vmkit_local.resources import FunctionSpec

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from vmkit_local.errors import LocalStackError
 from vmkit_local.resources import FunctionSpec
 from vmkit_local.stack import merge_function_environments

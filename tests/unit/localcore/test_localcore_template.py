@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from vmkit_local.errors import TemplateError
 from vmkit_local.stackspec import LocalUrls, StackSpec
 from vmkit_local.template import load_template

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.parser.models import (
     APIGatewayWebSocketDisconnectEventModel,
     APIGatewayWebSocketMessageEventModel,
 )
+
 from vmkit_local.websocket import events
 from vmkit_local.websocket.events import ConnectionInfo
 

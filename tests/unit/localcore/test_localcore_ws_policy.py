@@ -6,6 +6,7 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
     APIGatewayAuthorizerResponseWebSocket,
 )
+
 from vmkit_local.websocket.policy import InvalidAuthorizerResponse, decide
 
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/production/$connect"
