@@ -20,29 +20,28 @@ def _client(deps: Deps) -> dict[str, str]:
     }
 
 
-def callback_url(deps: Deps) -> str:
-    return f"{deps.settings.public_url.rstrip('/')}/api/auth/callback"
+def callback_url(deps: Deps, request_base_url: str) -> str:
+    """Where GitHub sends the user back: the configured public URL, else the one called."""
+    base = deps.settings.public_url or request_base_url
+    return f"{base.rstrip('/')}/api/auth/callback"
 
 
-def authorize_url(deps: Deps, state: str) -> str:
+def authorize_url(deps: Deps, state: str, request_base_url: str) -> str:
+    redirect = callback_url(deps, request_base_url)
     query = urlencode(
-        {
-            "client_id": _client(deps)["client_id"],
-            "redirect_uri": callback_url(deps),
-            "state": state,
-        }
+        {"client_id": _client(deps)["client_id"], "redirect_uri": redirect, "state": state}
     )
     return f"{deps.settings.github_web_url.rstrip('/')}/login/oauth/authorize?{query}"
 
 
-def identity_from_code(deps: Deps, code: str) -> GitHubIdentity:
+def identity_from_code(deps: Deps, code: str, request_base_url: str) -> GitHubIdentity:
     """Exchange the one-time code for a user token and read who the user is."""
     from githubkit import GitHub, OAuthWebAuthStrategy
     from githubkit.exception import GitHubException
 
     client = _client(deps)
     strategy = OAuthWebAuthStrategy(
-        client["client_id"], client["client_secret"], code, callback_url(deps)
+        client["client_id"], client["client_secret"], code, callback_url(deps, request_base_url)
     )
     try:
         with GitHub(strategy, base_url=deps.settings.github_api_url) as github:

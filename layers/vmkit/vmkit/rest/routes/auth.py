@@ -2,7 +2,7 @@ import hmac
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Cookie, Query, Response, status
+from fastapi import APIRouter, Cookie, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 
 from vmkit.errors import Unauthenticated
@@ -20,11 +20,12 @@ _COOKIE = {"httponly": True, "secure": True, "samesite": "lax"}
 @router.get(
     "/login", name="login", status_code=status.HTTP_302_FOUND, response_class=RedirectResponse
 )
-def login(deps: DepsDep) -> RedirectResponse:
+def login(request: Request, deps: DepsDep) -> RedirectResponse:
     """Start GitHub sign-in: redirect to GitHub with a one-time state bound to a cookie."""
     state = secrets.token_urlsafe(24)
     response = RedirectResponse(
-        github_login.authorize_url(deps, state), status_code=status.HTTP_302_FOUND
+        github_login.authorize_url(deps, state, str(request.base_url)),
+        status_code=status.HTTP_302_FOUND,
     )
     response.set_cookie(STATE_COOKIE, state, max_age=600, path="/api/auth", **_COOKIE)
     return response
@@ -37,6 +38,7 @@ def login(deps: DepsDep) -> RedirectResponse:
     response_class=RedirectResponse,
 )
 def login_callback(
+    request: Request,
     deps: DepsDep,
     code: Annotated[str, Query(min_length=1, max_length=512)],
     state: Annotated[str, Query(min_length=1, max_length=256)],
@@ -47,7 +49,9 @@ def login_callback(
         raise Unauthenticated(
             "the sign-in state does not match; start the login again", code="state_mismatch"
         )
-    _, _, session_token = workspaces.login(deps, github_login.identity_from_code(deps, code))
+    _, _, session_token = workspaces.login(
+        deps, github_login.identity_from_code(deps, code, str(request.base_url))
+    )
     response = RedirectResponse("/", status_code=status.HTTP_302_FOUND)
     response.set_cookie(
         SESSION_COOKIE, session_token, max_age=workspaces.SESSION_LIFETIME_S, path="/", **_COOKIE
