@@ -6,8 +6,9 @@ Each is an object holding the API's state with an ASGI `.app` to serve (see
 server errors.
 """
 
+from .cloudflare import CloudflareSimulator
 from .faults import FaultInjector
 from .hetzner import HetznerSimulator
 from .serving import serve_in_thread
 
-__all__ = ["FaultInjector", "HetznerSimulator", "serve_in_thread"]
+__all__ = ["CloudflareSimulator", "FaultInjector", "HetznerSimulator", "serve_in_thread"]
