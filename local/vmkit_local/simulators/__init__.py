@@ -8,7 +8,14 @@ server errors.
 
 from .cloudflare import CloudflareSimulator
 from .faults import FaultInjector
+from .github import GitHubSimulator
 from .hetzner import HetznerSimulator
 from .serving import serve_in_thread
 
-__all__ = ["CloudflareSimulator", "FaultInjector", "HetznerSimulator", "serve_in_thread"]
+__all__ = [
+    "CloudflareSimulator",
+    "FaultInjector",
+    "GitHubSimulator",
+    "HetznerSimulator",
+    "serve_in_thread",
+]
