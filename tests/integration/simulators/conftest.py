@@ -7,6 +7,7 @@ import hmac
 import queue
 import subprocess
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,8 +65,8 @@ def serve() -> Iterator[Callable[[Any], str]]:
         return url
 
     yield start
-    for stop in reversed(stops):
-        stop()
+    with ThreadPoolExecutor() as pool:  # each stop waits for uvicorn's 0.1 s tick
+        list(pool.map(lambda stop: stop(), stops))
 
 
 @dataclass

@@ -13,6 +13,7 @@ from .bodies import object_body, optional_bool, required_str
 from .errors import invalid_request, not_found
 from .paging import page_of
 from .payloads import html_run_url, job_json
+from .shapes import speaks_2026
 
 if TYPE_CHECKING:
     from .simulator import GitHubSimulator
@@ -90,7 +91,8 @@ def register(api: JsonApi, sim: GitHubSimulator) -> None:
             raise invalid_request("For 'properties/inputs', it is not an object.")
         if len(inputs) > MAX_INPUTS:
             raise invalid_request(f"inputs are limited to {MAX_INPUTS} properties.")
-        details = optional_bool(body, "return_run_details")
+        # Version 2026-03-10 always answers with the run; older ones only when asked.
+        details = optional_bool(body, "return_run_details", default=speaks_2026(call))
         with sim.state.lock:
             repo = sim.repo_for(call)
             run = actions.dispatch(

@@ -25,7 +25,7 @@ from .errors import (
     unprocessable,
 )
 from .paging import page_of
-from .shapes import app_json, installation_json, private_user_json
+from .shapes import app_json, for_rest, installation_json, private_user_json
 
 if TYPE_CHECKING:
     from .simulator import GitHubSimulator
@@ -115,7 +115,7 @@ def register(api: JsonApi, sim: GitHubSimulator) -> None:
                 out["repositories"] = [
                     sim.repo_json(call.base_url, owned[str(n).lower()]) for n in names
                 ]
-        return JSONResponse(out, status_code=201)
+        return JSONResponse(for_rest(call, out), status_code=201)
 
     @api.route("/repos/{owner}/{repo}/installation", ["GET"])
     def get_repo_installation(call: Call) -> Response:
@@ -148,7 +148,7 @@ def register(api: JsonApi, sim: GitHubSimulator) -> None:
                 "repository_selection": "all",
                 "repositories": [sim.repo_json(call.base_url, repo) for repo in window],
             }
-            return JSONResponse(body, headers=headers)
+            return JSONResponse(for_rest(call, body), headers=headers)
 
     @api.route("/user", ["GET"])
     def get_signed_in_user(call: Call) -> Response:

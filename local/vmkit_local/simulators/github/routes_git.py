@@ -24,6 +24,7 @@ from .shapes import (
     blob_json,
     content_entry_json,
     content_file_json,
+    for_rest,
     git_commit_json,
     ref_json,
     rest_commit_json,
@@ -50,7 +51,7 @@ def register(api: JsonApi, sim: GitHubSimulator) -> None:
     @api.route("/repos/{owner}/{repo}", ["GET"])
     def get_repo(call: Call) -> Response:
         with sim.state.lock:
-            return JSONResponse(sim.repo_json(call.base_url, sim.repo_for(call)))
+            return JSONResponse(for_rest(call, sim.repo_json(call.base_url, sim.repo_for(call))))
 
     # -- contents ---------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from .errors import GitHubError, invalid_request, not_found, validation_failed
 from .gitstore import GitRepo, RefConflict, Signature
 from .paging import page_of
 from .payloads import pull_json, simple_pull_json
+from .shapes import for_rest
 
 if TYPE_CHECKING:
     from .simulator import GitHubSimulator
@@ -115,7 +116,7 @@ def register(api: JsonApi, sim: GitHubSimulator) -> None:
             sim.state.add_pull(repo, pull)
             sim.state.save()
             notify(call, repo, pull, "opened")
-            return JSONResponse(render(call, repo, pull), status_code=201)
+            return JSONResponse(for_rest(call, render(call, repo, pull)), status_code=201)
 
     @api.route("/repos/{owner}/{repo}/pulls", ["GET"])
     def list_pulls(call: Call) -> Response:
@@ -140,15 +141,14 @@ def register(api: JsonApi, sim: GitHubSimulator) -> None:
             descending = call.query.get("direction", default_direction) == "desc"
             pulls.sort(key=lambda p: (p[key], p["number"]), reverse=descending)
             window, headers = page_of(call, pulls)
-            return JSONResponse(
-                [simple_pull_json(render(call, repo, pull)) for pull in window], headers=headers
-            )
+            pulls_out = [simple_pull_json(render(call, repo, pull)) for pull in window]
+            return JSONResponse(for_rest(call, pulls_out), headers=headers)
 
     @api.route("/repos/{owner}/{repo}/pulls/{number:int}", ["GET"])
     def get_pull(call: Call) -> Response:
         with sim.state.lock:
             repo = sim.repo_for(call)
-            return JSONResponse(render(call, repo, find(call, repo)))
+            return JSONResponse(for_rest(call, render(call, repo, find(call, repo))))
 
     @api.route("/repos/{owner}/{repo}/pulls/{number:int}", ["PATCH"])
     def update_pull(call: Call) -> Response:
@@ -181,7 +181,7 @@ def register(api: JsonApi, sim: GitHubSimulator) -> None:
             sim.state.save()
             if action:
                 notify(call, repo, pull, action)
-            return JSONResponse(render(call, repo, pull))
+            return JSONResponse(for_rest(call, render(call, repo, pull)))
 
     @api.route("/repos/{owner}/{repo}/pulls/{number:int}/merge", ["GET"])
     def is_merged(call: Call) -> Response:

@@ -12,7 +12,33 @@ import base64
 from typing import Any
 from urllib.parse import quote
 
+from ..endpoint import Call
 from .gitstore import CommitInfo, Signature, TreeEntry
+
+API_VERSION_2026 = "2026-03-10"
+# Fields REST version 2026-03-10 dropped from pull requests and repositories; older
+# versions (the default without the header) and webhook payloads still carry them.
+REMOVED_IN_2026 = frozenset(
+    {"assignee", "merge_commit_sha", "has_downloads", "use_squash_pr_title_as_default"}
+)
+
+
+def speaks_2026(call: Call) -> bool:
+    """Whether the client asked for REST API version 2026-03-10 (githubkit 0.16 does)."""
+    return call.headers.get("x-github-api-version", "") >= API_VERSION_2026
+
+
+def for_rest(call: Call, body: Any) -> Any:
+    """A response body shaped for the REST API version the client asked for."""
+    return _without(body, REMOVED_IN_2026) if speaks_2026(call) else body
+
+
+def _without(value: Any, keys: frozenset[str]) -> Any:
+    if isinstance(value, dict):
+        return {key: _without(item, keys) for key, item in value.items() if key not in keys}
+    if isinstance(value, list):
+        return [_without(item, keys) for item in value]
+    return value
 
 
 def node_id(kind: str, ident: int | str) -> str:
@@ -212,6 +238,7 @@ def repo_json(base: str, repo: dict[str, Any], owner: dict[str, Any]) -> dict[st
         "is_template": False,
         "topics": [],
         "has_issues": True,
+        "has_pull_requests": True,
         "has_projects": True,
         "has_wiki": False,
         "has_pages": False,
@@ -243,6 +270,7 @@ def repo_json(base: str, repo: dict[str, Any], owner: dict[str, Any]) -> dict[st
         "merge_commit_message": "PR_TITLE",
         "allow_forking": False,
         "web_commit_signoff_required": False,
+        "custom_properties": {},
         "subscribers_count": 1,
         "network_count": 0,
         "license": None,
