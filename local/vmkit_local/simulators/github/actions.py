@@ -249,10 +249,16 @@ class ActionsService:
                 run["job"].update(status="in_progress", started_at=now)
                 sim.state.save()
                 self._announce(run, "in_progress")
-                secrets = self._secrets_of(repo)
+                secrets, lost = self._secrets_of(repo)
                 context = self._context(run, repo, workflow)
+            log = "".join(
+                f"Secret {name} was set before the simulator restarted; values are kept in "
+                "memory only, so it is missing from this run.\n"
+                for name in lost
+            )
             sim.git(repo).clone_at(workspace, run["head_sha"], run["head_branch"])
-            conclusion, log = self._call_hook(context, workspace, secrets)
+            conclusion, hook_log = self._call_hook(context, workspace, secrets)
+            log += hook_log
         except Exception as error:  # the run must still complete, with the reason in its log
             log += f"\nThe local runner failed: {type(error).__name__}: {error}\n"
         finally:
@@ -286,13 +292,11 @@ class ActionsService:
             self._running -= 1
             self._idle.notify_all()
 
-    def _secrets_of(self, repo: dict[str, Any]) -> dict[str, str]:
+    def _secrets_of(self, repo: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+        """The plaintext secrets of `repo`, and the names whose value this process lost."""
         key = repo["full_name"].lower()
-        return {
-            name: self._values[(key, name)]
-            for name in repo["secrets"]
-            if (key, name) in self._values
-        }
+        known = {n: self._values[(key, n)] for n in repo["secrets"] if (key, n) in self._values}
+        return known, sorted(set(repo["secrets"]) - set(known))
 
     def _context(
         self, run: dict[str, Any], repo: dict[str, Any], workflow: Workflow

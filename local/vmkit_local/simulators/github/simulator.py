@@ -333,9 +333,13 @@ def _files_of(source_dir: Path) -> dict[str, bytes]:
 
 
 def _render_fault(fault: Fault) -> Response:
-    """Rate limits carry GitHub's x-ratelimit headers (githubkit waits until the reset)."""
+    """Rate limits carry GitHub's x-ratelimit headers (githubkit waits until the reset).
+
+    The reset is at least a second away: GitHub's always is, and githubkit reads a wait
+    of zero as "wait a minute".
+    """
     if fault.status in (403, 429):
-        reset = int(utc_now().timestamp()) + fault.retry_after
+        reset = int(utc_now().timestamp()) + max(fault.retry_after, 1)
         headers = {
             "x-ratelimit-limit": "5000",
             "x-ratelimit-remaining": "0",
