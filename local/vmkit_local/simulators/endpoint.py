@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -117,7 +117,7 @@ def _invoke(handler: Handler, authenticate: Authenticator | None, call: Call) ->
 
 
 def _with_principal(call: Call, principal: Any) -> Call:
-    return Call(**{**call.__dict__, "principal": principal})
+    return replace(call, principal=principal)
 
 
 def bearer_token(call: Call) -> str | None:

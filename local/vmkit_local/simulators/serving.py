@@ -61,6 +61,8 @@ def serve_in_thread(
     def run() -> None:
         try:
             server.run(sockets=[sock])
+        except SystemExit:
+            pass  # uvicorn exits on a failed startup; `started` stays False, the caller raises
         finally:
             server.ready.set()  # a crash before startup must not leave the caller waiting
 

@@ -44,6 +44,8 @@ class CloudflareSimulator:
     def __init__(
         self, *, token: str, zones: Iterable[str] = (), data_dir: Path | None = None
     ) -> None:
+        """`token` is the only API token accepted; `zones` are added unless present;
+        `data_dir` keeps `cloudflare.json` so a restart keeps zone ids and records."""
         self._token = token
         self._lock = threading.RLock()
         self._snapshot = JsonSnapshot(data_dir / "cloudflare.json" if data_dir else None)

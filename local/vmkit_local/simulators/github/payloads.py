@@ -6,6 +6,7 @@ GitHub uses one object for `GET /pulls/{n}` and the `pull_request` webhook, and 
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 from urllib.parse import quote
 
@@ -119,7 +120,7 @@ def simple_pull_json(full_pull: dict[str, Any]) -> dict[str, Any]:
 
 def workflow_id(repo_id: int, path: str) -> int:
     """A stable id per workflow file (GitHub's are opaque integers)."""
-    return int.from_bytes(f"{repo_id}:{path}".encode()[-6:], "big") % 10**8 + repo_id * 10
+    return int(hashlib.sha256(f"{repo_id}:{path}".encode()).hexdigest()[:8], 16)
 
 
 def workflow_json(

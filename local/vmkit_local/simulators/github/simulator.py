@@ -67,6 +67,12 @@ class GitHubSimulator:
         signed_in_user: str = "octocat",
         run_workflow: RunWorkflowHook | None = None,
     ) -> None:
+        """Without `data_dir` everything lives in a temporary directory removed by
+        `close()`; with it, `data_dir/github/` keeps the bare repos, `state.json` and the
+        App key (`app-private-key.pem`, generated once unless `app_private_key_pem` is
+        given). `webhook_url`/`webhook_secret` (or `configure_webhook`) say where the
+        App's deliveries go. `run_workflow` executes dispatched runs; without it they
+        stay queued. Call `close()` to stop the run and delivery threads."""
         self._scratch = None if data_dir else tempfile.TemporaryDirectory(prefix="github-sim-")
         self.root = data_dir / "github" if data_dir else Path(self._scratch.name)
         persistent = data_dir is not None

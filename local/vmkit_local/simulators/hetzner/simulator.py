@@ -66,6 +66,9 @@ class HetznerSimulator:
         boot: BootHook | None = None,
         destroy: DestroyHook | None = None,
     ) -> None:
+        """`token` is the only API token accepted. `data_dir` keeps `hetzner.json` so a
+        restart keeps servers, keys and actions (never user data: it holds agent tokens).
+        Without `boot`, servers get TEST-NET addresses and nothing runs."""
         self._token = token
         self._boot: BootHook = boot or _test_net_boot
         self._destroy: DestroyHook = destroy or (lambda server_id: None)
