@@ -271,18 +271,22 @@ class GitHubSimulator:
     def send_webhook(
         self, event: str, payload: dict[str, Any], *, repo: dict[str, Any], base: str, sender: str
     ) -> None:
-        """Deliver `payload` with the `repository`, `sender` and `installation` GitHub adds."""
+        """Deliver `payload` with the `repository`, `sender` and `installation` GitHub adds.
+
+        An App only hears about repositories it is installed on.
+        """
         installation = self.state.installation_for(repo["owner"])
+        if installation is None:
+            return
         full_payload = {
             **payload,
             "repository": self.repo_json(base, repo),
             "sender": self.user_json(base, sender),
         }
-        if installation is not None:
-            full_payload["installation"] = {
-                "id": installation["id"],
-                "node_id": node_id("Installation", installation["id"]),
-            }
+        full_payload["installation"] = {
+            "id": installation["id"],
+            "node_id": node_id("Installation", installation["id"]),
+        }
         self.webhooks.send(event, full_payload)
 
     # -- wiring ------------------------------------------------------------------------------
