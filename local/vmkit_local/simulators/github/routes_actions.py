@@ -1,0 +1,193 @@
+"""Actions over REST: secrets, workflows, dispatches, runs and jobs; and the run's page."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from ..endpoint import Call, JsonApi
+from .bodies import object_body, optional_bool, required_str
+from .errors import invalid_request, not_found
+from .paging import page_of
+from .payloads import html_run_url, job_json
+from .shapes import speaks_2026
+
+if TYPE_CHECKING:
+    from .simulator import GitHubSimulator
+
+MAX_INPUTS = 25
+RUN_STATUSES = {"queued", "in_progress", "completed", "requested", "waiting", "pending"}
+
+
+def register(api: JsonApi, sim: GitHubSimulator) -> None:
+    actions = sim.actions
+    prefix = "/repos/{owner}/{repo}/actions"
+
+    # -- secrets ---------------------------------------------------------------------------
+
+    @api.route(f"{prefix}/secrets/public-key", ["GET"])
+    def get_public_key(call: Call) -> Response:
+        with sim.state.lock:
+            return JSONResponse(actions.public_key(sim.repo_for(call)))
+
+    @api.route(f"{prefix}/secrets", ["GET"])
+    def list_secrets(call: Call) -> Response:
+        with sim.state.lock:
+            secrets = sorted(sim.repo_for(call)["secrets"].values(), key=lambda s: s["name"])
+        window, headers = page_of(call, secrets)
+        return JSONResponse({"total_count": len(secrets), "secrets": window}, headers=headers)
+
+    @api.route(f"{prefix}/secrets/{{name}}", ["GET"])
+    def get_secret(call: Call) -> Response:
+        with sim.state.lock:
+            secret = sim.repo_for(call)["secrets"].get(call.path_params["name"].upper())
+        if secret is None:
+            raise not_found()
+        return JSONResponse(secret)
+
+    @api.route(f"{prefix}/secrets/{{name}}", ["PUT"])
+    def put_secret(call: Call) -> Response:
+        body = object_body(call)
+        with sim.state.lock:
+            created = actions.put_secret(sim.repo_for(call), call.path_params["name"], body)
+            sim.state.save()
+        return JSONResponse({}, status_code=201) if created else Response(status_code=204)
+
+    @api.route(f"{prefix}/secrets/{{name}}", ["DELETE"])
+    def delete_secret(call: Call) -> Response:
+        with sim.state.lock:
+            actions.delete_secret(sim.repo_for(call), call.path_params["name"])
+            sim.state.save()
+        return Response(status_code=204)
+
+    # -- workflows and dispatches -----------------------------------------------------------------
+
+    @api.route(f"{prefix}/workflows", ["GET"])
+    def list_workflows(call: Call) -> Response:
+        with sim.state.lock:
+            workflows = actions.workflows(sim.repo_for(call), call.base_url)
+        window, headers = page_of(call, workflows)
+        return JSONResponse({"total_count": len(workflows), "workflows": window}, headers=headers)
+
+    @api.route(f"{prefix}/workflows/{{workflow_id}}", ["GET"])
+    def get_workflow(call: Call) -> Response:
+        with sim.state.lock:
+            repo = sim.repo_for(call)
+            path = actions.workflow_path(repo, call.base_url, call.path_params["workflow_id"])
+            for workflow in actions.workflows(repo, call.base_url):
+                if workflow["path"] == path:
+                    return JSONResponse(workflow)
+        raise not_found()
+
+    @api.route(f"{prefix}/workflows/{{workflow_id}}/dispatches", ["POST"])
+    def dispatch(call: Call) -> Response:
+        body = object_body(call)
+        ref = required_str(body, "ref")
+        inputs = body.get("inputs") or {}
+        if not isinstance(inputs, dict):
+            raise invalid_request("For 'properties/inputs', it is not an object.")
+        if len(inputs) > MAX_INPUTS:
+            raise invalid_request(f"inputs are limited to {MAX_INPUTS} properties.")
+        # Version 2026-03-10 always answers with the run; older ones only when asked.
+        details = optional_bool(body, "return_run_details", default=speaks_2026(call))
+        with sim.state.lock:
+            repo = sim.repo_for(call)
+            run = actions.dispatch(
+                repo,
+                call.path_params["workflow_id"],
+                ref,
+                inputs,
+                sim.actor(call)["login"],
+                call.base_url,
+            )
+        if not details:
+            return Response(status_code=204)
+        full = repo["full_name"]
+        return JSONResponse(
+            {
+                "workflow_run_id": run["id"],
+                "run_url": f"{call.base_url}/repos/{full}/actions/runs/{run['id']}",
+                "html_url": html_run_url(call.base_url, full, run["id"]),
+            }
+        )
+
+    # -- runs and jobs ----------------------------------------------------------------------------
+
+    @api.route(f"{prefix}/runs", ["GET"])
+    def list_runs(call: Call) -> Response:
+        return _runs_page(sim, call, workflow_ref=None)
+
+    @api.route(f"{prefix}/workflows/{{workflow_id}}/runs", ["GET"])
+    def list_workflow_runs(call: Call) -> Response:
+        return _runs_page(sim, call, workflow_ref=call.path_params["workflow_id"])
+
+    @api.route(f"{prefix}/runs/{{run_id:int}}", ["GET"])
+    def get_run(call: Call) -> Response:
+        with sim.state.lock:
+            run = _run_of(sim, call)
+            return JSONResponse(actions.run_json(run, call.base_url))
+
+    @api.route(f"{prefix}/runs/{{run_id:int}}/jobs", ["GET"])
+    def list_jobs(call: Call) -> Response:
+        with sim.state.lock:
+            run = _run_of(sim, call)
+            jobs = [job_json(call.base_url, run, run["repo"])]
+        return JSONResponse({"total_count": len(jobs), "jobs": jobs})
+
+
+def _run_of(sim: GitHubSimulator, call: Call) -> dict[str, Any]:
+    repo = sim.repo_for(call)
+    run = sim.state.run(call.path_params["run_id"])
+    if run is None or run["repo"] != repo["full_name"]:
+        raise not_found()
+    return run
+
+
+def _runs_page(sim: GitHubSimulator, call: Call, workflow_ref: str | None) -> Response:
+    query = call.query
+    with sim.state.lock:
+        repo = sim.repo_for(call)
+        runs = sim.state.runs_of(repo)
+        if workflow_ref is not None:
+            path = sim.actions.workflow_path(repo, call.base_url, workflow_ref)
+            runs = [run for run in runs if run["workflow_path"] == path]
+        filters = {
+            "actor": lambda run, value: run["actor"].lower() == value.lower(),
+            "branch": lambda run, value: run["head_branch"] == value,
+            "event": lambda run, value: run["event"] == value,
+            "head_sha": lambda run, value: run["head_sha"] == value,
+            "status": lambda run, value: (
+                run["status"] == value if value in RUN_STATUSES else run["conclusion"] == value
+            ),
+        }
+        for name, matches in filters.items():
+            if (value := query.get(name)) is not None:
+                runs = [run for run in runs if matches(run, value)]
+        window, headers = page_of(call, runs)
+        body = {
+            "total_count": len(runs),
+            "workflow_runs": [sim.actions.run_json(run, call.base_url) for run in window],
+        }
+    return JSONResponse(body, headers=headers)
+
+
+def page_routes(sim: GitHubSimulator) -> list[Route]:
+    """The run's `html_url`: on GitHub a web page, here its log as text."""
+
+    async def run_page(request: Request) -> Response:
+        params = request.path_params
+        with sim.state.lock:
+            run = sim.state.run(params["run_id"])
+            full = f"{params['owner']}/{params['repo']}"
+            if run is None or run["repo"].lower() != full.lower():
+                return PlainTextResponse("Not Found", status_code=404)
+            header = f"{run['name']} #{run['run_number']}: {run['status']}"
+            if run["conclusion"]:
+                header += f" ({run['conclusion']})"
+        log = sim.run_log(run["id"]) or ""
+        return PlainTextResponse(f"{header}\n\n{log}")
+
+    return [Route("/{owner}/{repo}/actions/runs/{run_id:int}", run_page, methods=["GET"])]

@@ -1,0 +1,367 @@
+"""A local GitHub (the REST parts VMKit uses), reached by githubkit's `base_url`.
+
+`GitHub(AppAuthStrategy(app_id, private_key), base_url=url)` works against it as
+against api.github.com: the App (JWT), installations and their tokens, the OAuth web
+flow for logins (githubkit sends it to the same host), repositories backed by real
+bare git repos (contents, refs, trees, blobs, commits, branches), pull requests with
+real merges, Actions secrets sealed with the repo's key, and workflow dispatches whose
+runs are executed by the `run_workflow` hook and reported with signed webhooks.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..clock import iso_seconds, utc_now
+from ..endpoint import Call, JsonApi, bearer_token
+from ..faults import Fault, FaultInjector, FaultMiddleware, fault_admin_routes
+from ..hooks import RunWorkflowHook
+from ..snapshot import JsonSnapshot
+from . import routes_actions, routes_apps, routes_git, routes_pulls
+from .actions import ActionsService
+from .auth import ANONYMOUS, Principal, load_or_create_app_key, public_key_of, verify_app_jwt
+from .errors import (
+    GitHubError,
+    bad_credentials,
+    not_accessible_by_integration,
+    not_found,
+    problems_parsing_json,
+)
+from .gitstore import ZERO_SHA, Change, GitRepo, Signature
+from .shapes import node_id, repo_json, user_json
+from .state import GitHubState
+from .webhooks import Delivery, WebhookSender
+
+
+@dataclass(frozen=True)
+class CreatedRepo:
+    full_name: str
+    id: int
+    default_branch: str
+    head_sha: str
+    git_dir: Path
+
+
+class GitHubSimulator:
+    """State and ASGI app of the simulated GitHub; serve `.app` at the API's root."""
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path | None = None,
+        app_id: int = 1,
+        app_slug: str = "vmkit-local",
+        app_name: str = "VMKit (local)",
+        app_private_key_pem: str | None = None,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        oauth_callback_url: str | None = None,
+        signed_in_user: str = "octocat",
+        run_workflow: RunWorkflowHook | None = None,
+    ) -> None:
+        """Without `data_dir` everything lives in a temporary directory removed by
+        `close()`; with it, `data_dir/github/` keeps the bare repos, `state.json` and the
+        App key (`app-private-key.pem`, generated once unless `app_private_key_pem` is
+        given). `webhook_url`/`webhook_secret` (or `configure_webhook`) say where the
+        App's deliveries go. `run_workflow` executes dispatched runs; without it they
+        stay queued. Call `close()` to stop the run and delivery threads."""
+        self._scratch = None if data_dir else tempfile.TemporaryDirectory(prefix="github-sim-")
+        self.root = data_dir / "github" if data_dir else Path(self._scratch.name)
+        persistent = data_dir is not None
+        self.state = GitHubState(JsonSnapshot(self.root / "state.json" if persistent else None))
+        self._private_key_pem = load_or_create_app_key(
+            self.root / "app-private-key.pem" if persistent else None, app_private_key_pem
+        )
+        self._public_key = public_key_of(self._private_key_pem)
+        self._ensure_app(app_id, app_slug, app_name)
+        self.oauth_callback_url = oauth_callback_url
+        self.signed_in_user = signed_in_user
+        """The account that "signs in" when a browser reaches /login/oauth/authorize."""
+        self.faults = FaultInjector()
+        self.webhooks = WebhookSender(hook_id=app_id * 1000 + 1, app_id=app_id)
+        self.webhooks.configure(webhook_url, webhook_secret)
+        self.actions = ActionsService(self, run_workflow)
+        self.app = self._build_app()
+
+    # -- the App's credentials -----------------------------------------------------------
+
+    @property
+    def app_id(self) -> int:
+        return self.state.data["app"]["id"]
+
+    @property
+    def app_slug(self) -> str:
+        return self.state.data["app"]["slug"]
+
+    @property
+    def app_private_key_pem(self) -> str:
+        return self._private_key_pem
+
+    @property
+    def client_id(self) -> str:
+        return self.state.data["app"]["client_id"]
+
+    @property
+    def client_secret(self) -> str:
+        return self.state.data["app"]["client_secret"]
+
+    @property
+    def bot_login(self) -> str:
+        return f"{self.app_slug}[bot]"
+
+    def _ensure_app(self, app_id: int, slug: str, name: str) -> None:
+        with self.state.lock:
+            app = self.state.data["app"]
+            if app is None or app["id"] != app_id:
+                app = {
+                    "id": app_id,
+                    "slug": slug,
+                    "name": name,
+                    "client_id": "Iv23li" + secrets.token_hex(7),
+                    "client_secret": secrets.token_hex(20),
+                    "created_at": iso_seconds(utc_now()),
+                }
+                self.state.data["app"] = app
+            self.state.ensure_user(f"{slug}-owner", kind="Organization")
+            self.state.ensure_user(self.bot_login, kind="Bot")
+            self.state.save()
+
+    # -- Python API for tests and the local stack ------------------------------------------
+
+    def add_user(self, login: str, *, name: str | None = None, email: str | None = None) -> None:
+        with self.state.lock:
+            self.state.ensure_user(login, name=name, email=email)
+            self.state.save()
+
+    def create_repo(
+        self,
+        owner: str,
+        name: str,
+        files: dict[str, bytes | str] | None = None,
+        source_dir: Path | None = None,
+        *,
+        default_branch: str = "main",
+        private: bool = True,
+        install_app: bool = True,
+        description: str | None = None,
+    ) -> CreatedRepo:
+        """A repository with one initial commit of `files` (or the files of `source_dir`)."""
+        contents = dict(files or {})
+        if source_dir is not None:
+            contents.update(_files_of(source_dir))
+        with self.state.lock:
+            if self.state.repo(owner, name) is not None:
+                raise ValueError(f"{owner}/{name} already exists")
+            account = self.state.ensure_user(owner)
+            now = iso_seconds(utc_now())
+            repo = {
+                "id": self.state.new_id(),
+                "name": name,
+                "owner": account["login"],
+                "full_name": f"{account['login']}/{name}",
+                "private": private,
+                "description": description,
+                "default_branch": default_branch,
+                "created_at": now,
+                "pushed_at": now,
+                "next_number": 1,
+                "secrets": {},
+            }
+            git = GitRepo.init(self.git_dir(repo), default_branch)
+            changes = [
+                Change(path, sha=git.write_blob(data.encode() if isinstance(data, str) else data))
+                for path, data in sorted(contents.items())
+            ]
+            author = Signature(account["name"] or owner, _noreply(account), utc_now())
+            head = git.commit_tree(git.build_tree(None, changes), [], "Initial commit\n", author)
+            git.update_ref(f"refs/heads/{default_branch}", head, ZERO_SHA)
+            self.state.data["repos"][repo["full_name"].lower()] = repo
+            if install_app and self.state.installation_for(owner) is None:
+                installation_id = self.state.new_id()
+                self.state.data["installations"][str(installation_id)] = {
+                    "id": installation_id,
+                    "account": account["login"],
+                    "created_at": now,
+                }
+            self.state.save()
+        return CreatedRepo(repo["full_name"], repo["id"], default_branch, head, git.git_dir)
+
+    def installation_id(self, owner: str) -> int | None:
+        with self.state.lock:
+            installation = self.state.installation_for(owner)
+            return installation["id"] if installation else None
+
+    def configure_webhook(self, url: str | None, secret: str | None) -> None:
+        """Where the App's webhooks go (the local REST app's `/api/webhooks/github`)."""
+        self.webhooks.configure(url, secret)
+
+    def deliveries(self) -> list[Delivery]:
+        return self.webhooks.deliveries()
+
+    def redeliver(self, guid: str) -> Delivery:
+        """Send a past delivery again, with the same `X-GitHub-Delivery`."""
+        return self.webhooks.redeliver(guid)
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until dispatched runs finished and their webhooks were delivered."""
+        return self.actions.wait_idle(timeout) and self.webhooks.wait_idle(timeout)
+
+    def run_log(self, run_id: int) -> str | None:
+        return self.actions.log(run_id)
+
+    def close(self) -> None:
+        self.actions.close()
+        self.webhooks.close()
+        if self._scratch is not None:
+            self._scratch.cleanup()
+
+    # -- helpers for the route modules -------------------------------------------------------
+
+    def git_dir(self, repo: dict[str, Any]) -> Path:
+        return self.root / "repos" / repo["owner"].lower() / f"{repo['name'].lower()}.git"
+
+    def git(self, repo: dict[str, Any]) -> GitRepo:
+        return GitRepo(self.git_dir(repo))
+
+    def repo_for(self, call: Call) -> dict[str, Any]:
+        """The repository of the path, if the caller may see it (else 404, as for private repos)."""
+        repo = self.state.repo(call.path_params["owner"], call.path_params["repo"])
+        principal: Principal = call.principal
+        if principal.kind == "app":
+            raise not_accessible_by_integration()
+        if repo is None or not self._may_access(principal, repo):
+            raise not_found()
+        return repo
+
+    def _may_access(self, principal: Principal, repo: dict[str, Any]) -> bool:
+        if principal.kind == "installation":
+            installation = self.state.installation(principal.installation_id)
+            limited = principal.repositories
+            return (
+                installation is not None
+                and installation["account"] == repo["owner"]
+                and (limited is None or repo["full_name"].lower() in limited)
+            )
+        if principal.kind == "user":
+            return principal.login is not None and principal.login.lower() == repo["owner"].lower()
+        return False
+
+    def actor(self, call: Call) -> dict[str, Any]:
+        principal: Principal = call.principal
+        user = self.state.user(principal.login or "")
+        if user is None:
+            raise GitHubError(401, "Requires authentication")
+        return user
+
+    def user_json(self, base: str, login: str) -> dict[str, Any]:
+        return user_json(base, self.state.user(login))
+
+    def repo_json(self, base: str, repo: dict[str, Any]) -> dict[str, Any]:
+        open_pulls = sum(1 for pull in self.state.pulls_of(repo) if pull["state"] == "open")
+        return repo_json(base, {**repo, "open_pulls": open_pulls}, self.state.user(repo["owner"]))
+
+    def send_webhook(
+        self, event: str, payload: dict[str, Any], *, repo: dict[str, Any], base: str, sender: str
+    ) -> None:
+        """Deliver `payload` with the `repository`, `sender` and `installation` GitHub adds.
+
+        An App only hears about repositories it is installed on.
+        """
+        installation = self.state.installation_for(repo["owner"])
+        if installation is None:
+            return
+        full_payload = {
+            **payload,
+            "repository": self.repo_json(base, repo),
+            "sender": self.user_json(base, sender),
+        }
+        full_payload["installation"] = {
+            "id": installation["id"],
+            "node_id": node_id("Installation", installation["id"]),
+        }
+        self.webhooks.send(event, full_payload)
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    def _authenticate(self, call: Call) -> Principal:
+        token = bearer_token(call)
+        if token is None:
+            return ANONYMOUS
+        if token.count(".") == 2:
+            app = self.state.data["app"]
+            verify_app_jwt(token, self._public_key, {str(app["id"]), app["client_id"]})
+            return Principal("app", login=self.bot_login)
+        with self.state.lock:
+            grant = self.state.token_grant(token)
+        if grant is None or (grant.get("expires_at") or "9999") < iso_seconds(utc_now()):
+            raise bad_credentials()
+        if grant["kind"] == "installation":
+            limited = grant.get("repositories")
+            return Principal(
+                "installation",
+                self.bot_login,
+                grant["installation_id"],
+                tuple(name.lower() for name in limited) if limited else None,
+            )
+        return Principal("user", grant["login"])
+
+    def _build_app(self) -> Any:
+        api = JsonApi(bad_json=problems_parsing_json, authenticate=self._authenticate)
+        for module in (routes_apps, routes_git, routes_pulls, routes_actions):
+            module.register(api, self)
+        app = Starlette(
+            routes=[
+                *fault_admin_routes(self.faults),
+                *routes_apps.oauth_routes(self),
+                *api.routes,
+                *routes_actions.page_routes(self),
+            ],
+            exception_handlers={404: _not_found, 405: _not_found},
+        )
+        app.add_middleware(FaultMiddleware, injector=self.faults, render=_render_fault)
+        return app
+
+
+def _noreply(user: dict[str, Any]) -> str:
+    return user.get("email") or f"{user['id']}+{user['login']}@users.noreply.github.com"
+
+
+def _files_of(source_dir: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(source_dir).as_posix(): path.read_bytes()
+        for path in sorted(source_dir.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(source_dir).parts
+    }
+
+
+def _render_fault(fault: Fault) -> Response:
+    """Rate limits carry GitHub's x-ratelimit headers (githubkit waits until the reset).
+
+    The reset is at least a second away: GitHub's always is, and githubkit reads a wait
+    of zero as "wait a minute".
+    """
+    if fault.status in (403, 429):
+        reset = int(utc_now().timestamp()) + max(fault.retry_after, 1)
+        headers = {
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-remaining": "0",
+            "x-ratelimit-used": "5000",
+            "x-ratelimit-reset": str(reset),
+            "x-ratelimit-resource": "core",
+        }
+        message = "API rate limit exceeded for installation. Wait before retrying."
+        return GitHubError(fault.status, message, headers=headers).to_response()
+    messages = {502: "Server Error", 503: "Service Unavailable"}
+    return GitHubError(fault.status, messages.get(fault.status, "Server Error")).to_response()
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return not_found().to_response()
