@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
 from vmkit_local.simulators.github import CreatedRepo, GitHubSimulator
 from vmkit_local.simulators.serving import serve_in_thread
 

@@ -7,6 +7,7 @@ import httpx
 import pytest
 from cloudflare.types.dns.record_response import ARecord, CNAMERecord
 from cloudflare.types.zones.zone import Zone
+
 from vmkit_local.simulators.cloudflare import CloudflareSimulator
 
 TOKEN = "cf-test-token"

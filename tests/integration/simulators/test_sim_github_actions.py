@@ -11,6 +11,7 @@ import pytest
 from githubkit.exception import RequestFailed
 from githubkit.webhooks import parse as parse_webhook
 from nacl.public import PrivateKey, PublicKey, SealedBox
+
 from vmkit_local.simulators.github import GitHubSimulator
 
 DEPLOY_KEY = "\n".join(

@@ -8,6 +8,7 @@ import subprocess
 import httpx
 import pytest
 from githubkit.exception import RequestFailed
+
 from vmkit_local.simulators.github import GitHubSimulator
 
 

@@ -10,6 +10,7 @@ from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
 from githubkit.cache import MemCacheStrategy
 from githubkit.exception import PrimaryRateLimitExceeded, RequestFailed
 from nacl.public import PublicKey, SealedBox
+
 from vmkit_local.simulators.github import GitHubSimulator
 
 

@@ -13,6 +13,7 @@ from hcloud.actions import ActionFailedException
 from hcloud.images import Image
 from hcloud.locations import Location
 from hcloud.server_types import ServerType
+
 from vmkit_local.simulators.hetzner import HetznerSimulator
 
 TOKEN = "hcloud-test-token"

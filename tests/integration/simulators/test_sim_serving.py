@@ -12,6 +12,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
+
 from vmkit_local.simulators.serving import serve_in_thread
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from vmkit_local.simulators.cloudflare.errors import CloudflareError
 from vmkit_local.simulators.cloudflare.records import clash, qualified_name, validated
 from vmkit_local.simulators.faults import FaultInjector

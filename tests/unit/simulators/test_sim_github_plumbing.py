@@ -7,6 +7,7 @@ import hmac
 from datetime import UTC, datetime
 
 import pytest
+
 from vmkit_local.simulators.github.actions import _masked
 from vmkit_local.simulators.github.gitstore import ZERO_SHA, Change, GitRepo, RefConflict, Signature
 from vmkit_local.simulators.github.webhooks import sign

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from vmkit_local.simulators.github.workflows import (
     WorkflowProblem,
     parse_workflow,
