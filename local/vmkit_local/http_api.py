@@ -57,9 +57,15 @@ def routes_from_template(resources: dict[str, Any], api_id: str) -> list[Route]:
             continue
         for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
             props = event.get("Properties") or {}
-            target = props.get("ApiId", {}).get("Ref") if isinstance(props.get("ApiId"), dict) else None
+            target = (
+                props.get("ApiId", {}).get("Ref") if isinstance(props.get("ApiId"), dict) else None
+            )
             if event.get("Type") == "HttpApi" and target == api_id:
-                routes.append(Route(str(props.get("Method", "ANY")).upper(), props.get("Path", "/"), logical_id))
+                routes.append(
+                    Route(
+                        str(props.get("Method", "ANY")).upper(), props.get("Path", "/"), logical_id
+                    )
+                )
     return sorted(routes, key=lambda r: r.rank)
 
 
@@ -88,15 +94,25 @@ class HttpApiGateway:
         route = next((r for r in self.routes if r.matches(scope["method"], scope["path"])), None)
         if route is None or self.runtime is None:
             status = 404 if route is None else 503
-            await _respond(send, status, {"content-type": "application/json"},
-                           json.dumps({"message": "Not Found" if route is None else "Service Unavailable"}).encode())
+            await _respond(
+                send,
+                status,
+                {"content-type": "application/json"},
+                json.dumps(
+                    {"message": "Not Found" if route is None else "Service Unavailable"}
+                ).encode(),
+            )
             return
         event = self._event(scope, body, route)
         runtime = self.runtime
         invocation = await asyncio.to_thread(runtime.call, route.function, event)
         if invocation.function_error:
-            await _respond(send, 500, {"content-type": "application/json"},
-                           b'{"message":"Internal Server Error"}')
+            await _respond(
+                send,
+                500,
+                {"content-type": "application/json"},
+                b'{"message":"Internal Server Error"}',
+            )
             return
         await _send_result(send, invocation.json())
 
@@ -129,8 +145,13 @@ class HttpApiGateway:
                 "apiId": self.api_id,
                 "domainName": headers.get("host", "localhost"),
                 "domainPrefix": headers.get("host", "localhost").split(".")[0],
-                "http": {"method": scope["method"], "path": scope["path"], "protocol": f"HTTP/{scope.get('http_version', '1.1')}",
-                         "sourceIp": client[0], "userAgent": headers.get("user-agent", "")},
+                "http": {
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "protocol": f"HTTP/{scope.get('http_version', '1.1')}",
+                    "sourceIp": client[0],
+                    "userAgent": headers.get("user-agent", ""),
+                },
                 "requestId": str(uuid.uuid4()),
                 "routeKey": route.route_key,
                 "stage": "$default",
@@ -144,7 +165,9 @@ class HttpApiGateway:
         if params:
             event["queryStringParameters"] = params
         if body:
-            event["body"] = base64.b64encode(body).decode() if binary else body.decode("utf-8", "replace")
+            event["body"] = (
+                base64.b64encode(body).decode() if binary else body.decode("utf-8", "replace")
+            )
         return event
 
 
@@ -161,8 +184,9 @@ async def _send_result(send: Any, result: Any) -> None:
     await _respond(send, int(result["statusCode"]), headers, body, result.get("cookies") or [])
 
 
-async def _respond(send: Any, status: int, headers: dict[str, str], body: bytes,
-                   cookies: list[str] | None = None) -> None:
+async def _respond(
+    send: Any, status: int, headers: dict[str, str], body: bytes, cookies: list[str] | None = None
+) -> None:
     raw = [(k.encode(), v.encode()) for k, v in headers.items() if k != "content-length"]
     raw += [(b"set-cookie", c.encode()) for c in cookies or []]
     raw.append((b"content-length", str(len(body)).encode()))

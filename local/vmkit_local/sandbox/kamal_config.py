@@ -13,12 +13,14 @@ ERB templates and roles other than the primary `web` role.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from vmkit.ai.kamal_validator import render_erb
 from vmkit.errors import InvalidInput
 
 
@@ -189,24 +191,28 @@ class KamalConfig:
         return "-".join(part for part in ("lock", self.service, self.destination) if part)
 
 
-def load_config(checkout: Path, destination: str | None = None) -> KamalConfig:
-    """Read `config/deploy.yml` (plus `deploy.<destination>.yml`) and validate it."""
-    raw = _load_file(checkout / "config/deploy.yml")
+def load_config(
+    checkout: Path, destination: str | None = None, env: Mapping[str, str] | None = None
+) -> KamalConfig:
+    """Read `config/deploy.yml` (plus `deploy.<destination>.yml`) and validate it.
+
+    `env` is the deploy step's environment, which Kamal's ERB (`ENV.fetch`) reads.
+    """
+    raw = _load_file(checkout / "config/deploy.yml", env or {})
     if destination:
-        raw = _deep_merge(raw, _load_file(checkout / f"config/deploy.{destination}.yml"))
+        raw = _deep_merge(raw, _load_file(checkout / f"config/deploy.{destination}.yml", env or {}))
     _check(raw, _SCHEMA, "", allow_extensions=True)
     return _build(raw, destination)
 
 
-def _load_file(path: Path) -> dict[str, Any]:
+def _load_file(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
     if not path.is_file():
         raise KamalConfigError(f"Configuration file not found in {path.name}")
-    text = path.read_text()
-    if "<%" in text:
-        raise KamalConfigError(
-            f"{path.name} uses ERB (<% %>), which the local runner does not render; "
-            "write the values out"
-        )
+    try:
+        # Kamal renders deploy.yml as ERB first; the ENV lookups are the part we render.
+        text = render_erb(path.read_text(), env)
+    except ValueError as error:
+        raise KamalConfigError(f"{path.name}: {error}") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:

@@ -148,7 +148,7 @@ class _DeployRun:
 
     def _load_config(self, destination: str | None) -> tuple[KamalConfig, KamalSecrets]:
         try:
-            config = load_config(self.checkout, destination)
+            config = load_config(self.checkout, destination, env=self.secrets)
             kamal_secrets = KamalSecrets(
                 self.checkout, config.secrets_path, destination, self.secrets
             )

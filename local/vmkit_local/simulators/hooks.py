@@ -48,6 +48,8 @@ class WorkflowRunContext(TypedDict):
     head_sha: str
     inputs: dict[str, Any]
     """The dispatch inputs after defaults, typed as the workflow declares them."""
+    variables: dict[str, str]
+    """The repo's Actions variables (`vars.NAME` in the workflow)."""
     actor: str
     html_url: str
 

@@ -313,6 +313,7 @@ class ActionsService:
             head_branch=run["head_branch"],
             head_sha=run["head_sha"],
             inputs=dict(run["inputs"]),
+            variables={v["name"]: v["value"] for v in repo.get("variables", {}).values()},
             actor=run["actor"],
             html_url=html_run_url(run["base_url"], repo["full_name"], run["id"]),
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -10,7 +12,7 @@ from starlette.routing import Route
 
 from ..endpoint import Call, JsonApi
 from .bodies import object_body, optional_bool, required_str
-from .errors import invalid_request, not_found
+from .errors import GitHubError, invalid_request, not_found
 from .paging import page_of
 from .payloads import html_run_url, job_json
 from .shapes import speaks_2026
@@ -60,6 +62,62 @@ def register(api: JsonApi, sim: GitHubSimulator) -> None:
     def delete_secret(call: Call) -> Response:
         with sim.state.lock:
             actions.delete_secret(sim.repo_for(call), call.path_params["name"])
+            sim.state.save()
+        return Response(status_code=204)
+
+    # -- variables (plain configuration values, readable back, unlike secrets) ---------------
+
+    def _variables(call: Call) -> dict[str, Any]:
+        return sim.repo_for(call).setdefault("variables", {})
+
+    @api.route(f"{prefix}/variables", ["GET"])
+    def list_variables(call: Call) -> Response:
+        with sim.state.lock:
+            variables = sorted(_variables(call).values(), key=lambda v: v["name"])
+        window, headers = page_of(call, variables)
+        return JSONResponse({"total_count": len(variables), "variables": window}, headers=headers)
+
+    @api.route(f"{prefix}/variables", ["POST"])
+    def create_variable(call: Call) -> Response:
+        body = object_body(call)
+        name, value = _variable_fields(body)
+        with sim.state.lock:
+            variables = _variables(call)
+            if name in variables:
+                raise GitHubError(409, "Already exists - Variable already exists")
+            variables[name] = _variable(name, value)
+            sim.state.save()
+        return JSONResponse({}, status_code=201)
+
+    @api.route(f"{prefix}/variables/{{name}}", ["GET"])
+    def get_variable(call: Call) -> Response:
+        with sim.state.lock:
+            variable = _variables(call).get(call.path_params["name"].upper())
+        if variable is None:
+            raise not_found()
+        return JSONResponse(variable)
+
+    @api.route(f"{prefix}/variables/{{name}}", ["PATCH"])
+    def update_variable(call: Call) -> Response:
+        body = object_body(call)
+        name = call.path_params["name"].upper()
+        with sim.state.lock:
+            variables = _variables(call)
+            if name not in variables:
+                raise not_found()
+            _, value = _variable_fields({"name": name, **body})
+            variables[name] = {
+                **_variable(name, value),
+                "created_at": variables[name]["created_at"],
+            }
+            sim.state.save()
+        return Response(status_code=204)
+
+    @api.route(f"{prefix}/variables/{{name}}", ["DELETE"])
+    def delete_variable(call: Call) -> Response:
+        with sim.state.lock:
+            if _variables(call).pop(call.path_params["name"].upper(), None) is None:
+                raise not_found()
             sim.state.save()
         return Response(status_code=204)
 
@@ -191,3 +249,25 @@ def page_routes(sim: GitHubSimulator) -> list[Route]:
         return PlainTextResponse(f"{header}\n\n{log}")
 
     return [Route("/{owner}/{repo}/actions/runs/{run_id:int}", run_page, methods=["GET"])]
+
+
+def _variable_fields(body: dict[str, Any]) -> tuple[str, str]:
+    name, value = body.get("name"), body.get("value")
+    if (
+        not isinstance(name, str)
+        or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)
+        or name.upper().startswith("GITHUB_")
+    ):
+        raise GitHubError(
+            422, "Invalid request.\n\nInvalid property /name: must be a valid variable name."
+        )
+    if not isinstance(value, str):
+        raise GitHubError(
+            422, "Invalid request.\n\nInvalid property /value: `value` is a required string."
+        )
+    return name.upper(), value
+
+
+def _variable(name: str, value: str) -> dict[str, Any]:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"name": name, "value": value, "created_at": now, "updated_at": now}
