@@ -29,6 +29,9 @@ lint: setup
 
 export SAM_CLI_TELEMETRY := 0
 
+demo: setup
+	$(PY) -m vmkit_local.demo
+
 bench: setup
 	$(PY) -m bench
 

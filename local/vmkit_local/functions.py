@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.abc
 import importlib.util
 import itertools
@@ -355,11 +356,18 @@ class FunctionRuntime:
 
         def target() -> None:
             future.set_running_or_notify_cancel()
+            # Lambda runs a handler on its runtime's main thread, where asyncio has a
+            # loop to get; adapters such as Mangum rely on that.
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
             try:
                 future.set_result(handler(event, context))
             except BaseException as exc:
                 # Formatted here, before re-raising adds this module's frames to it.
                 future.set_exception(_HandlerFailed(_exception_payload(exc, request_id, skip=1)))
+            finally:
+                asyncio.set_event_loop(None)
+                loop.close()
 
         threading.Thread(target=target, name=f"lambda-{spec.name}", daemon=True).start()
         try:

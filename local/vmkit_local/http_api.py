@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import re
 import time
 import uuid
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from vmkit_local.functions import FunctionRuntime
+
+log = logging.getLogger(__name__)
 
 _BINARY_TYPES = ("image/", "application/octet-stream", "application/zip", "application/gzip")
 
@@ -70,12 +73,18 @@ def routes_from_template(resources: dict[str, Any], api_id: str) -> list[Route]:
 
 
 class HttpApiGateway:
-    """An ASGI app playing one HTTP API; `runtime` is attached once the stack is up."""
+    """An ASGI app playing one HTTP API; `attach` it to the runtime once the stack is up."""
 
     def __init__(self, routes: list[Route], api_id: str = "localhttpapi"):
         self.routes = routes
         self.api_id = api_id
         self.runtime: FunctionRuntime | None = None
+        self.function_names: dict[str, str] = {}
+
+    def attach(self, runtime: FunctionRuntime | None, function_names: dict[str, str]) -> None:
+        """Route to `runtime`, where functions go by their physical names."""
+        self.runtime = runtime
+        self.function_names = function_names
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -105,8 +114,15 @@ class HttpApiGateway:
             return
         event = self._event(scope, body, route)
         runtime = self.runtime
-        invocation = await asyncio.to_thread(runtime.call, route.function, event)
+        name = self.function_names.get(route.function, route.function)
+        invocation = await asyncio.to_thread(runtime.call, name, event)
         if invocation.function_error:
+            # Lambda writes an unhandled error to the function's log; this is that log.
+            log.warning(
+                "%s failed: %s",
+                route.function,
+                invocation.payload[:4000].decode("utf-8", "replace"),
+            )
             await _respond(
                 send,
                 500,

@@ -42,6 +42,7 @@ def provision(
     _create_secrets(spec, client("secretsmanager"))
     _create_ssm_parameters(spec, client("ssm"))
     _create_tables(spec, client("dynamodb"))
+    _create_buckets(spec, client("s3"))
     role_arn = _create_execution_role(client("iam"))
     functions = spec.functions()
     _register_functions(functions, client("lambda"), role_arn)
@@ -124,6 +125,19 @@ def _create_tables(spec: StackSpec, dynamodb: Any) -> None:
                 TableName=table.name,
                 PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
             )
+
+
+def _create_buckets(spec: StackSpec, s3: Any) -> None:
+    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    for name in spec.buckets():
+        if name not in existing:
+            region = spec.region
+            kwargs = (
+                {}
+                if region == "us-east-1"
+                else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+            )
+            s3.create_bucket(Bucket=name, **kwargs)
 
 
 def _create_execution_role(iam: Any) -> str:

@@ -354,6 +354,17 @@ class StackSpec:
                     "RootResourceId": self._short_id(api_id),
                 },
             )
+        if kind == "AWS::S3::Bucket":
+            # S3 names are global; CloudFormation derives one from the stack and logical id.
+            default = f"{self.stack_name}-{logical_id}-{self._short_id(logical_id, 12)}".lower()
+            name = (
+                str(self.resolve(properties["BucketName"], logical_id))
+                if "BucketName" in properties
+                else default
+            )
+            return _Physical(
+                name, {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com"}
+            )
         if kind == "AWS::SecretsManager::Secret":
             raise TemplateError(f"{logical_id}: secret referenced before it was created")
         return _Physical(self._short_id(logical_id))
@@ -449,6 +460,9 @@ class StackSpec:
             target = str(properties.get("TargetKeyId", ""))
             specs.append(KmsAliasSpec(logical_id, alias, target.rsplit("/", 1)[-1]))
         return specs
+
+    def buckets(self) -> list[str]:
+        return [self.physical(logical_id).ref for logical_id, _ in self.of_type("AWS::S3::Bucket")]
 
     def secrets(self) -> list[SecretSpec]:
         specs = []

@@ -97,6 +97,31 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_local_up(args: argparse.Namespace) -> int:
+    """The whole control plane and a stand-in cloud, offline, until Ctrl-C."""
+    from vmkit_local.cli import serve
+    from vmkit_local.embedded import EmbeddedConfig, build
+
+    config = EmbeddedConfig()
+    if args.data_dir:
+        config.data_dir = Path(args.data_dir)
+    stack, _ = build(config)
+    serve(stack)
+    return 0
+
+
+def cmd_local_down(args: argparse.Namespace) -> int:
+    import signal
+
+    state = _local_state()
+    if state is None:
+        print("no local stack is running")
+        return 0
+    os.kill(int(state["pid"]), signal.SIGTERM)
+    print(f"asked the local stack (pid {state['pid']}) to stop")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vmkit", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -111,6 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.add_argument("--stack", help="CloudFormation stack to read the table and key from")
     bootstrap.add_argument("--json", action="store_true", help="print JSON")
     bootstrap.set_defaults(func=cmd_admin_bootstrap)
+
+    local = commands.add_parser("local", help="the embedded local stack")
+    local_commands = local.add_subparsers(dest="local", required=True)
+    up = local_commands.add_parser("up", help="run VMKit and a stand-in cloud here until Ctrl-C")
+    up.add_argument("--data-dir", help="where state is kept across restarts (default: .vmkit/data)")
+    up.set_defaults(func=cmd_local_up)
+    down = local_commands.add_parser("down", help="stop the stack `vmkit local up` started")
+    down.set_defaults(func=cmd_local_down)
 
     init = commands.add_parser(
         "init", help="write VMKit's workflow and Kamal config into a checkout"

@@ -23,8 +23,18 @@ def get_secret(name: str, what: str) -> str:
     if not name:
         raise NotConfigured(f"{what} is not configured for this VMKit installation")
     from aws_lambda_powertools.utilities import parameters
+    from botocore.exceptions import ClientError
 
-    value = parameters.get_secret(name, max_age=CACHE_SECONDS)
+    try:
+        value = parameters.get_secret(name, max_age=CACHE_SECONDS)
+    except parameters.exceptions.GetParameterError as exc:
+        cause = exc.__cause__ or exc.__context__  # Powertools re-raises without `from`
+        if (
+            isinstance(cause, ClientError)
+            and cause.response["Error"]["Code"] == "ResourceNotFoundException"
+        ):
+            raise NotConfigured(f"{what} is not configured: no secret named {name}") from exc
+        raise
     return value.decode() if isinstance(value, bytes) else str(value)
 
 

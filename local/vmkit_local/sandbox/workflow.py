@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,15 +68,17 @@ def run_deploy_workflow(
     secrets: Mapping[str, str],
     inputs: Mapping[str, Any],
     resolve_vm: Callable[[str], Path | None],
+    masked: Iterable[str] | None = None,
 ) -> tuple[Conclusion, str]:
     """Run the deploy job; return its conclusion and its log (secrets masked).
 
     `secrets` is the environment the workflow's deploy step gets (the repository's
     Actions secrets, GITHUB_TOKEN); `inputs` are the dispatch inputs (`deploy_id`, and
     `destination` for a Kamal destination); `resolve_vm` maps a `servers` host to the
-    sandbox VM's root, or None when nothing answers there.
+    sandbox VM's root, or None when nothing answers there. `masked` are the values the
+    log hides (GitHub masks secrets, not every variable); by default all of `secrets`.
     """
-    actions_log = ActionsLog(secrets.values())
+    actions_log = ActionsLog(secrets.values() if masked is None else masked)
     run = _DeployRun(Path(checkout_dir), secrets, inputs, resolve_vm, actions_log)
     try:
         run.run()

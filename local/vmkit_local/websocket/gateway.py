@@ -380,7 +380,8 @@ class WebSocketGateway:
             try:
                 value: Any = json.loads(body)
                 for part in expression.removeprefix("request.body.").split("."):
-                    value = value[part] if isinstance(value, dict) else None
+                    # A message without the key goes to $default, as on API Gateway.
+                    value = value.get(part) if isinstance(value, dict) else None
             except json.JSONDecodeError:
                 value = None
             if isinstance(value, str) and value in self.api.routes and not value.startswith("$"):

@@ -245,6 +245,9 @@ def _errors(what: str) -> Iterator[None]:
             f"GitHub did not answer in time to {what}", provider="github", transient=True
         ) from exc
     except GitHubException as exc:
+        # The wrapped error's type says what broke (connection, protocol); its text could
+        # echo a request, so it stays out of the message.
+        origin = type(getattr(exc, "exc", exc)).__name__
         raise ProviderError(
-            f"could not {what}: {type(exc).__name__}", provider="github", transient=True
+            f"could not {what}: {origin}", provider="github", transient=True
         ) from exc

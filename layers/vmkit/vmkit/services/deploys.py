@@ -111,16 +111,19 @@ def start_deploy(
         interface=principal.interface.value,
         deadline_at=utcnow() + DEPLOY_DEADLINE,
     )
-    env.active_deploy_id = deploy.id
-    deps.store.save(env)  # conditional on the version read: a concurrent start gets 409
-    deps.store.create(deploy)
     machine = (
         deps.settings.teardown_state_machine_arn
         if action is DeployAction.teardown
         else deps.settings.deploy_state_machine_arn
     )
+    # Named after the deploy, so its ARN is known before it starts (the record is
+    # complete before the first step reads it) and a duplicate start is refused.
+    deploy.execution_arn = machine.replace(":stateMachine:", ":execution:") + f":{deploy.id}"
+    env.active_deploy_id = deploy.id
+    deps.store.save(env)  # conditional on the version read: a concurrent start gets 409
+    deps.store.create(deploy)
     try:
-        execution = deps.client("stepfunctions").start_execution(
+        deps.client("stepfunctions").start_execution(
             stateMachineArn=machine,
             name=deploy.id,
             input=json.dumps(_execution_input(deps, deploy)),
@@ -130,8 +133,6 @@ def start_deploy(
             deps, deploy, env, f"could not start the state machine: {exc.response['Error']['Code']}"
         )
         raise
-    deploy.execution_arn = execution["executionArn"]
-    deps.store.save(deploy)
     audit.record(
         deps,
         principal,

@@ -69,8 +69,9 @@ def resume(
         row = deps.store.table.update(
             _key(deploy_id),
             what,
-            update="SET consumed = :t REMOVE gsi1pk, gsi1sk",
-            condition="consumed = :f",
+            update="SET #c = :t REMOVE gsi1pk, gsi1sk",
+            condition="#c = :f",
+            names={"#c": "consumed"},  # a DynamoDB reserved word
             values={":t": True, ":f": False},
         )
     except ConditionFailed:

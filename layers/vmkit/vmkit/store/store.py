@@ -102,15 +102,19 @@ class Store:
         conditional `save` protects.
         """
         names = {f"#f{i}": name for i, name in enumerate(fields)}
-        values = {f":v{i}": value for i, value in enumerate(fields.values())}
-        sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+        values = {f":v{i}": value for i, value in enumerate(fields.values()) if value is not None}
+        sets = [f"#f{i} = :v{i}" for i in range(len(fields)) if f":v{i}" in values]
+        removes = [f"#f{i}" for i in range(len(fields)) if f":v{i}" not in values]  # None clears
+        clauses = [f"SET {', '.join(sets)}"] if sets else []
+        clauses += [f"REMOVE {', '.join(removes)}"] if removes else []
+        update = " ".join(clauses)
         self.table.update(
             workspace_pk(record.workspace_id),
             record_sk(record.kind, record.id),
-            update=f"SET {sets}",
+            update=update,
             condition="attribute_exists(pk)",
             names=names,
-            values=values,
+            values=values or None,
         )
 
     def delete(self, record: Record) -> None:

@@ -109,6 +109,16 @@ class CloudflareSimulator:
             self._save()
         return dict(zone)
 
+    def resolve(self, name: str) -> str | None:
+        """What a resolver would answer for an A query on `name` (the local DNS)."""
+        wanted = name.lower().rstrip(".")
+        with self._lock:
+            for records in self._state["records"].values():
+                for record in records.values():
+                    if record["type"] == "A" and record["name"] == wanted:
+                        return str(record["content"])
+        return None
+
     def zone_id(self, name: str) -> str | None:
         with self._lock:
             for zone in self._state["zones"].values():

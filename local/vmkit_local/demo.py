@@ -1,0 +1,175 @@
+"""`make demo`: one full deploy on the embedded local stack, narrated.
+
+It plays both people in the story. As the *user*, through VMKit's REST API only: add
+this machine as a compute target, connect the repo, create `production`, deploy, and
+follow the deploy step by step. As *GitHub* and the repo owner, through the GitHub
+simulator: hold the sample app (`examples/hello`) in a repo with the VMKit App
+installed, and merge the onboarding pull request when VMKit opens it. It ends by
+fetching the app's URL and printing what the app answered; any failure exits non-zero.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from vmkit_local.embedded import ROOT, EmbeddedConfig, build
+
+SAMPLE_APP = ROOT / "examples" / "hello"
+DEPLOY_TIMEOUT_S = 180
+POLL_S = 0.25
+
+
+class DemoFailed(Exception):
+    pass
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def run(data_dir: Path) -> str:
+    started = time.monotonic()
+    # The functions' own logs (Powertools JSON) stay quiet unless something is wrong.
+    config = EmbeddedConfig(
+        data_dir=data_dir, state_file=None, parameter_overrides={"LogLevel": "WARNING"}
+    )
+    stack, cloud = build(config)
+    with stack:
+        say(
+            f"VMKit is up on this machine in {stack.startup_seconds:.1f} s "
+            f"(REST {stack.app_urls['rest']}, agents {stack.ws_url})"
+        )
+        api = httpx.Client(
+            base_url=stack.app_urls["rest"],
+            timeout=30,
+            headers={"Authorization": f"Bearer {stack.local_json['api_key']}"},
+        )
+        repo = cloud.github.create_repo("demo", "hello", source_dir=SAMPLE_APP)
+        say(
+            f"GitHub (simulated): {repo.full_name} holds examples/hello; the VMKit App is installed on it"
+        )
+
+        target = _ok(
+            api.post("/api/compute-targets", json={"name": "this machine", "provider": "local"})
+        )
+        connected = _ok(
+            api.post(
+                "/api/repos",
+                json={
+                    "full_name": repo.full_name,
+                    "installation_id": cloud.github.installation_id("demo"),
+                },
+            )
+        )
+        env = _ok(
+            api.post(
+                "/api/environments",
+                json={
+                    "repo_id": connected["id"],
+                    "name": "production",
+                    "compute_target_id": target["id"],
+                },
+            )
+        )
+        say(
+            f"environment {env['name']} of {repo.full_name} on '{target['name']}' will answer at {env['url']}"
+        )
+
+        deploy = _ok(api.post(f"/api/environments/{env['id']}/deploys", json={}))
+        say(f"deploy {deploy['id']} started")
+        deploy = _follow(
+            api, deploy["id"], merge=lambda: _merge_onboarding_pr(cloud, repo.full_name)
+        )
+        if deploy["status"] != "succeeded":
+            failure = deploy.get("failure") or {}
+            if deploy.get("run_url"):
+                log_tail = httpx.get(deploy["run_url"], timeout=10).text.strip().splitlines()[-25:]
+                say(
+                    "\nthe end of the GitHub Actions log:\n"
+                    + "\n".join(f"  | {line}" for line in log_tail)
+                )
+            raise DemoFailed(
+                f"the deploy {deploy['status']} at {failure.get('step')}: {failure.get('reason')}"
+            )
+        url = deploy["url"]
+        answer = _get_app(url)
+        say(f"\n{url} answered {answer.status_code}: {answer.text.strip()}")
+        say(f"(a full deploy, from an empty stack, in {time.monotonic() - started:.1f} s)")
+        if answer.status_code != 200:
+            raise DemoFailed("the app did not answer 200")
+        return url
+
+
+def _follow(api: httpx.Client, deploy_id: str, merge: Any) -> dict[str, Any]:
+    """Print each step as it is recorded, until the deploy ends."""
+    shown, merged = 0, False
+    deadline = time.monotonic() + DEPLOY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        deploy = _ok(api.get(f"/api/deploys/{deploy_id}"))
+        for step in deploy["steps"][shown:]:
+            say(f"  {step['name']:<20} {step['status']:<10} {step.get('detail') or ''}")
+        shown = len(deploy["steps"])
+        pr_opened = bool(deploy["steps"]) and "/pull/" in (deploy["steps"][-1].get("detail") or "")
+        if deploy["status"] == "waiting_for_pr" and pr_opened and not merged:
+            merge()
+            merged = True
+        if deploy["status"] in ("succeeded", "failed", "cancelled"):
+            return deploy
+        time.sleep(POLL_S)
+    raise DemoFailed(f"the deploy did not finish within {DEPLOY_TIMEOUT_S} s")
+
+
+def _merge_onboarding_pr(cloud: Any, full_name: str) -> None:
+    """The repo owner reviews VMKit's pull request and merges it."""
+    from githubkit import AppInstallationAuthStrategy, GitHub
+
+    github = cloud.github
+    owner, name = full_name.split("/")
+    auth = AppInstallationAuthStrategy(
+        str(github.app_id), github.app_private_key_pem, github.installation_id(owner)
+    )
+    with GitHub(auth, base_url=cloud.urls["github"]) as client:
+        pulls = client.rest.pulls.list(owner, name, state="open").parsed_data
+        if not pulls:
+            raise DemoFailed("VMKit said it opened a pull request, but none is open")
+        client.rest.pulls.merge(owner, name, pulls[0].number, data={"merge_method": "merge"})
+    say(f"  (the repo owner merges pull request #{pulls[0].number}: {pulls[0].title})")
+
+
+def _get_app(url: str) -> httpx.Response:
+    """Fetch the app the way a browser would; Python's resolver does not map *.localhost
+    to loopback as browsers and curl do, so connect to 127.0.0.1 with the Host header."""
+    parsed = httpx.URL(url)
+    return httpx.get(
+        str(parsed.copy_with(host="127.0.0.1")),
+        headers={"Host": f"{parsed.host}:{parsed.port}"},
+        timeout=10,
+    )
+
+
+def _ok(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code >= 400:
+        raise DemoFailed(
+            f"{response.request.method} {response.request.url.path} → {response.status_code}: {response.text}"
+        )
+    return response.json()
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="vmkit-demo-") as data_dir:
+        try:
+            run(Path(data_dir))
+        except DemoFailed as error:
+            say(f"\ndemo failed: {error}")
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,293 @@
+"""The embedded default: VMKit's control plane and a stand-in cloud, on this machine.
+
+`vmkit local up` (and the e2e fixture, and `make demo`) run this. The control plane is
+template.yaml itself on the local stack core (moto, in-process Lambdas, the WebSocket
+gateway, an HTTP API that sends payload-v2 events). Around it, playing the outside
+world, stand the simulators of Hetzner, Cloudflare and GitHub, reached by VMKit's real
+adapters; the sandbox fleet whose VMs run the rendered cloud-init and the real agent;
+and the router that serves deployed apps at `http://{name}.localhost:{port}`.
+
+Nothing here is VMKit logic: the control plane only sees different endpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vmkit_local.actions_runner import deploy_step_environment
+from vmkit_local.asgi import AppSpec
+from vmkit_local.http_api import HttpApiGateway, routes_from_template
+from vmkit_local.stack import LocalStack, StackConfig
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+APPS_DOMAIN = "localhost"
+# Secret names: the template parameters' defaults, which the local stack keeps.
+SECRET_NAMES = {
+    "app_key": "vmkit/github-app-private-key",
+    "webhook": "vmkit/github-webhook-secret",
+    "oauth": "vmkit/github-oauth",
+    "cloudflare": "vmkit/cloudflare-token",
+}
+
+
+@dataclass
+class EmbeddedConfig:
+    data_dir: Path = ROOT / ".vmkit" / "data"
+    state_file: Path | None = ROOT / ".vmkit" / "local.json"
+    host: str = "127.0.0.1"
+    # How long deploys wait for a new VM's agent and for a workflow run, in seconds.
+    agent_wait_seconds: int = 120
+    workflow_wait_seconds: int = 600
+    # systemd's RestartSec and kamal's timings, scaled down on the sandbox.
+    time_scale: float = 0.02
+    parameter_overrides: Mapping[str, str] = field(default_factory=dict)
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+
+class CloudStandIns:
+    """The simulators, the sandbox fleet and the app router: the world outside VMKit.
+
+    Started before the stack (the template's parameters name their URLs), and stopped
+    with it, as one of its services.
+    """
+
+    name = "cloud"
+
+    def __init__(self, data_dir: Path, host: str, time_scale: float):
+        from vmkit_local.sandbox import AppRouter, RouterServer, SandboxFleet
+        from vmkit_local.simulators import CloudflareSimulator, GitHubSimulator, HetznerSimulator
+
+        self.data_dir = data_dir
+        self.host = host
+        tokens = _persistent_tokens(data_dir / "tokens.json")
+        self.hetzner_token, self.cloudflare_token = tokens["hetzner"], tokens["cloudflare"]
+        self.fleet = SandboxFleet(data_dir / "vms", time_scale=time_scale)
+        self.hetzner = HetznerSimulator(
+            token=self.hetzner_token,
+            data_dir=data_dir / "hetzner",
+            boot=self.fleet.boot,
+            destroy=self.fleet.destroy,
+        )
+        self.cloudflare = CloudflareSimulator(
+            token=self.cloudflare_token, zones=[APPS_DOMAIN], data_dir=data_dir / "cloudflare"
+        )
+        self.github = GitHubSimulator(data_dir=data_dir / "github", run_workflow=self._run_workflow)
+        self.router = RouterServer(
+            AppRouter(self.cloudflare.resolve, self.fleet.root_for_ip, apps_domain=APPS_DOMAIN),
+            host=host,
+        )
+        self.urls: dict[str, str] = {}
+        self._stops: list[Callable[[], None]] = []
+
+    def start_outside(self) -> None:
+        from vmkit_local.simulators import serve_in_thread
+
+        for name, sim in (
+            ("hetzner", self.hetzner),
+            ("cloudflare", self.cloudflare),
+            ("github", self.github),
+        ):
+            url, stop = serve_in_thread(sim.app, host=self.host)
+            self.urls[name] = url
+            self._stops.append(stop)
+        self.router.start()
+        self._stops.append(self.router.stop)
+        self.fleet.resume()
+        self._stops.append(self.fleet.shutdown)
+        self._stops.append(self.github.close)
+
+    @property
+    def apps_url(self) -> str:
+        return f"http://{{name}}.{APPS_DOMAIN}:{self.router.port}"
+
+    # -- as a service of the stack --------------------------------------------------------
+
+    def start(self, stack: LocalStack) -> Mapping[str, Any]:
+        self.github.configure_webhook(
+            f"{stack.app_urls['rest']}/api/webhooks/github", stack.github_webhook_secret
+        )
+        return {
+            "apps_url": self.apps_url,
+            "github_url": self.urls["github"],
+            "hetzner_url": self.urls["hetzner"],
+            "cloudflare_url": self.urls["cloudflare"],
+        }
+
+    def stop(self) -> None:
+        while self._stops:
+            try:
+                self._stops.pop()()
+            except Exception:  # stop the rest regardless
+                log.exception("stopping a stand-in failed")
+
+    # -- GitHub Actions' runner -----------------------------------------------------------
+
+    def _run_workflow(
+        self, run: Mapping[str, Any], checkout_dir: Path, repo_secrets: dict[str, str]
+    ) -> tuple[str, str]:
+        """Run the deploy job as GitHub's runner would, with the env the workflow declares."""
+        from vmkit_local.sandbox import run_deploy_workflow
+
+        github_token = "ghs_" + secrets.token_hex(18)  # the job's own, as GitHub mints one per run
+        env = deploy_step_environment(run, {**repo_secrets, "GITHUB_TOKEN": github_token})
+
+        def resolve_vm(host: str) -> Path | None:
+            return self.fleet.root_for_ip(self.cloudflare.resolve(host) or host)
+
+        masked = [*repo_secrets.values(), github_token]  # GitHub masks secrets in logs, not vars
+        return run_deploy_workflow(
+            checkout_dir, env, dict(run["inputs"]), resolve_vm, masked=masked
+        )
+
+
+def build(config: EmbeddedConfig) -> tuple[LocalStack, CloudStandIns]:
+    """The stack, ready to `start()`; the stand-ins are already running."""
+    from vmkit.rest import create_app  # noqa: F401  (fail fast if the app cannot import)
+
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    cloud = CloudStandIns(config.data_dir, config.host, config.time_scale)
+    cloud.start_outside()
+    try:
+        env = {
+            "LOCAL_COMPUTE_URL": f"{cloud.urls['hetzner']}/v1",
+            "LOCAL_COMPUTE_TOKEN": cloud.hetzner_token,
+            "CLOUDFLARE_API_URL": f"{cloud.urls['cloudflare']}/client/v4",
+            "APPS_URL_TEMPLATE": f"http://{{hostname}}:{cloud.router.port}",
+            "PROVIDER_POLL_SECONDS": "0.05",
+            **config.extra_env,
+        }
+        os.environ.update(env)
+        from vmkit.settings import get_settings
+
+        get_settings.cache_clear()
+        template = _template_resources()
+        gateway = HttpApiGateway(routes_from_template(template, "HttpApi"))
+        stack = LocalStack(
+            StackConfig(
+                template=TEMPLATE,
+                data_dir=config.data_dir / "aws",
+                state_file=config.state_file,
+                host=config.host,
+                parameter_overrides={
+                    "AppsDomain": APPS_DOMAIN,
+                    "GitHubAppId": str(cloud.github.app_id),
+                    "GitHubApiUrl": cloud.urls["github"],
+                    "GitHubWebUrl": cloud.urls["github"],
+                    "CloudflareZoneId": cloud.cloudflare.zone_id(APPS_DOMAIN) or "",
+                    "AgentWaitSeconds": str(config.agent_wait_seconds),
+                    "WorkflowWaitSeconds": str(config.workflow_wait_seconds),
+                    **config.parameter_overrides,
+                },
+                api_apps={"HttpApi": "rest"},
+            ),
+            apps={"rest": AppSpec(gateway)},
+            services=[cloud, _ControlPlaneSetup(cloud, gateway, config.data_dir)],
+        )
+    except BaseException:
+        cloud.stop()
+        raise
+    return stack, cloud
+
+
+class _ControlPlaneSetup:
+    """What an operator does once after `sam deploy`: secrets, the agent build, a first key."""
+
+    name = "setup"
+
+    def __init__(self, cloud: CloudStandIns, gateway: HttpApiGateway, data_dir: Path):
+        self.cloud = cloud
+        self.gateway = gateway
+        self.data_dir = data_dir
+
+    def start(self, stack: LocalStack) -> Mapping[str, Any]:
+        self.gateway.attach(
+            stack.runtime,
+            {r.function: stack.spec.physical(r.function).ref for r in self.gateway.routes},
+        )
+        github = self.cloud.github
+        secret_values = {
+            SECRET_NAMES["app_key"]: github.app_private_key_pem,
+            SECRET_NAMES["webhook"]: stack.github_webhook_secret,
+            SECRET_NAMES["oauth"]: json.dumps(
+                {"client_id": github.client_id, "client_secret": github.client_secret}
+            ),
+            SECRET_NAMES["cloudflare"]: self.cloud.cloudflare_token,
+        }
+        client = stack.client("secretsmanager")
+        for name, value in secret_values.items():
+            try:
+                client.put_secret_value(SecretId=name, SecretString=value)
+            except client.exceptions.ResourceNotFoundException:
+                client.create_secret(Name=name, SecretString=value)
+        agent = _publish_agent(stack, self.data_dir / "agent")
+        return {"api_key": _bootstrap_key(self.data_dir / "bootstrap.json"), "agent_version": agent}
+
+    def stop(self) -> None:
+        self.gateway.attach(None, {})
+
+
+def _publish_agent(stack: LocalStack, out_dir: Path) -> str:
+    """Build the agent and put it where the control plane publishes it (S3), as an operator would."""
+    from vmkit_agent.build import build_agent
+
+    build = build_agent(out_dir)
+    stack.client("s3").put_object(
+        Bucket=os.environ["AGENT_BUCKET"],
+        Key=os.environ.get("AGENT_KEY", "vmkit-agent.pyz"),
+        Body=build.path.read_bytes(),
+        Metadata={"sha256": build.sha256, "version": build.version},
+    )
+    return build.version
+
+
+def _bootstrap_key(record: Path) -> str:
+    """The local workspace's admin key: a new one each start, the previous one revoked."""
+    from vmkit.auth import Principal
+    from vmkit.deps import get_deps
+    from vmkit.models import Interface, Scope, Workspace
+    from vmkit.schemas import ApiKeyCreate
+    from vmkit.services import keys, workspaces
+
+    deps = get_deps()
+    known = json.loads(record.read_text()) if record.exists() else {}
+    if known and deps.store.find(Workspace, known["workspace_id"], known["workspace_id"]):
+        operator = Principal(known["workspace_id"], "operator", Scope.admin, Interface.cli)
+        key, plaintext = keys.create_key(
+            deps, operator, ApiKeyCreate(name="local admin", scopes=[Scope.admin])
+        )
+        if known.get("key_id"):
+            keys.revoke_key(deps, operator, known["key_id"])
+        workspace_id = known["workspace_id"]
+    else:
+        workspace, plaintext = workspaces.bootstrap_workspace(deps, "local")
+        workspace_id, key = workspace.id, None
+    key_id = key.id if key else plaintext.split("_")[1]
+    record.write_text(json.dumps({"workspace_id": workspace_id, "key_id": key_id}))
+    return plaintext
+
+
+def _persistent_tokens(path: Path) -> dict[str, str]:
+    """The simulators' API tokens: random, kept with the data so stored targets still work."""
+    if path.exists():
+        return json.loads(path.read_text())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tokens = {"hetzner": secrets.token_hex(32), "cloudflare": secrets.token_urlsafe(30)}
+    path.write_text(json.dumps(tokens))
+    path.chmod(0o600)
+    return tokens
+
+
+def _template_resources() -> dict[str, Any]:
+    from vmkit_local.template import load_template
+
+    return load_template(TEMPLATE)["Resources"]
