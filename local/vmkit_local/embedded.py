@@ -152,8 +152,6 @@ class CloudStandIns:
 
 def build(config: EmbeddedConfig) -> tuple[LocalStack, CloudStandIns]:
     """The stack, ready to `start()`; the stand-ins are already running."""
-    from vmkit.rest import create_app  # noqa: F401  (fail fast if the app cannot import)
-
     config.data_dir.mkdir(parents=True, exist_ok=True)
     cloud = CloudStandIns(config.data_dir, config.host, config.time_scale)
     cloud.start_outside()
