@@ -173,6 +173,15 @@ def destroy_instance(deps: Deps, step: StepInput) -> dict[str, Any]:
     if instance is None:
         ctx.record("DestroyInstance", "skipped", "no VM")
         return {}
+    servers = _destroy(deps, ctx, instance)
+    ctx.record(
+        "DestroyInstance", "succeeded", f"deleted server {', '.join(servers) or '(none found)'}"
+    )
+    return {}
+
+
+def _destroy(deps: Deps, ctx: Context, instance: Instance) -> list[str]:
+    """Delete the instance's server(s) and detach it from the environment."""
     compute = factory.compute_for(deps, ctx.target)
     servers = (
         [instance.provider_server_id]
@@ -186,10 +195,7 @@ def destroy_instance(deps: Deps, step: StepInput) -> dict[str, Any]:
     )
     ctx.env.instance_id = None
     deps.store.save(ctx.env)
-    ctx.record(
-        "DestroyInstance", "succeeded", f"deleted server {', '.join(servers) or '(none found)'}"
-    )
-    return {}
+    return servers
 
 
 def ensure_instance(deps: Deps, step: StepInput) -> dict[str, Any]:
@@ -197,8 +203,13 @@ def ensure_instance(deps: Deps, step: StepInput) -> dict[str, Any]:
     ctx = Context(deps, step)
     instance = ctx.instance()
     if instance and instance.provider_server_id and instance.status is not InstanceStatus.destroyed:
-        ctx.record("EnsureInstance", "succeeded", f"reusing {instance.id} ({instance.ip})")
-        return {"provisioned": False}
+        if instance.agent_version or instance.created_at >= ctx.deploy.created_at:
+            ctx.record("EnsureInstance", "succeeded", f"reusing {instance.id} ({instance.ip})")
+            return {"provisioned": False}
+        # An earlier deploy made this VM and its agent never registered: it never came
+        # up. Waiting on it again would fail the same way; replace it.
+        _destroy(deps, ctx, instance)
+        instance = None
     if instance is None or instance.status is InstanceStatus.destroyed:
         instance = Instance(
             id=new_id("instance"),
