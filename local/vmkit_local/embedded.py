@@ -146,7 +146,12 @@ class CloudStandIns:
 
         masked = [*repo_secrets.values(), github_token]  # GitHub masks secrets in logs, not vars
         return run_deploy_workflow(
-            checkout_dir, env, dict(run["inputs"]), resolve_vm, masked=masked
+            checkout_dir,
+            env,
+            dict(run["inputs"]),
+            resolve_vm,
+            masked=masked,
+            time_scale=self.fleet.time_scale,
         )
 
 

@@ -89,7 +89,7 @@ class Local:
         deploy = self.deploy(app["env"]["id"])
         waiting = self.wait(
             deploy["id"],
-            lambda d: d["status"] == "waiting_for_pr" and _pr_open(d) or d["status"] in TERMINAL,
+            lambda d: (d["status"] == "waiting_for_pr" and _pr_open(d)) or d["status"] in TERMINAL,
         )
         if waiting["status"] == "waiting_for_pr":
             self.merge_onboarding_pr(app["repo"].full_name)

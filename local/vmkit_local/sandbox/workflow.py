@@ -50,6 +50,7 @@ _HEALTH_POLL_SECONDS = 0.1  # kamal-proxy checks every second; locally there is 
 _SWITCH_GRACE_SECONDS = 0.2
 _DEFAULT_STOP_TIMEOUT = 10  # docker stop's default
 _LOG_LINES_ON_FAILURE = 20
+MIN_SCALED_WAIT_S = 3.0
 _SSH_KEY_SECRET = "VMKIT_SSH_PRIVATE_KEY"  # noqa: S105 (a secret's name, not its value)
 
 
@@ -69,6 +70,7 @@ def run_deploy_workflow(
     inputs: Mapping[str, Any],
     resolve_vm: Callable[[str], Path | None],
     masked: Iterable[str] | None = None,
+    time_scale: float = 1.0,
 ) -> tuple[Conclusion, str]:
     """Run the deploy job; return its conclusion and its log (secrets masked).
 
@@ -77,9 +79,11 @@ def run_deploy_workflow(
     `destination` for a Kamal destination); `resolve_vm` maps a `servers` host to the
     sandbox VM's root, or None when nothing answers there. `masked` are the values the
     log hides (GitHub masks secrets, not every variable); by default all of `secrets`.
+    `time_scale` shortens the deploy's waits (health check, drain) as the fleet's does
+    systemd's, never below a few seconds.
     """
     actions_log = ActionsLog(secrets.values() if masked is None else masked)
-    run = _DeployRun(Path(checkout_dir), secrets, inputs, resolve_vm, actions_log)
+    run = _DeployRun(Path(checkout_dir), secrets, inputs, resolve_vm, actions_log, time_scale)
     try:
         run.run()
     except DeployFailed as error:
@@ -102,12 +106,14 @@ class _DeployRun:
         inputs: Mapping[str, Any],
         resolve_vm: Callable[[str], Path | None],
         actions_log: ActionsLog,
+        time_scale: float = 1.0,
     ):
         self.checkout = checkout
         self.secrets = secrets
         self.inputs = inputs
         self.resolve_vm = resolve_vm
         self.log = actions_log
+        self.time_scale = time_scale
         self.started = time.monotonic()
 
     def run(self) -> None:
@@ -145,6 +151,11 @@ class _DeployRun:
         self.log.group("Complete job")
         self.log.line("Cleaning up orphan processes")
         self.log.end_group()
+
+    def _scaled(self, seconds: float) -> float:
+        return (
+            seconds if self.time_scale >= 1 else max(MIN_SCALED_WAIT_S, seconds * self.time_scale)
+        )
 
     # steps ------------------------------------------------------------------------------
 
@@ -311,7 +322,9 @@ class _DeployRun:
             f'--health-check-path="{settings.healthcheck_path}"'
         )
         with self._command(deploy, server.host):
-            failure = self._wait_healthy(server.root, spec, settings, config.deploy_timeout)
+            failure = self._wait_healthy(
+                server.root, spec, settings, self._scaled(config.deploy_timeout)
+            )
             if failure:
                 self._fail_boot(config, server, spec, failure)
             containers.set_health(server.root, spec.name, "healthy")
@@ -388,7 +401,7 @@ class _DeployRun:
         if old:
             time.sleep(_SWITCH_GRACE_SECONDS)
         for state in old:
-            proxy.drain(state["port"], config.drain_timeout)
+            proxy.drain(state["port"], self._scaled(config.drain_timeout))
             with self._command(f"docker container stop {state['name']}", server.host):
                 containers.stop_container(server.root, state["name"], self._stop_timeout(config))
 
