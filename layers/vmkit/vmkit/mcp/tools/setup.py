@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from vmkit import catalog
 from vmkit.mcp.tools.common import (
     CHANGES,
     READS,
@@ -31,6 +32,11 @@ from vmkit.schemas import (
 )
 from vmkit.services import compute_targets, environments, onboarding, repos
 from vmkit.services.onboarding import OnboardingResult
+
+HETZNER_SIZES = ", ".join(
+    f"{t.name} ({t.vcpus} vCPU, {t.memory_gb} GB, ${t.monthly_usd:.2f}/month)"
+    for t in catalog.HETZNER_TYPES.values()
+)
 
 
 def list_compute_targets(limit: Limit = 50, cursor: Cursor = None) -> ListOf[ComputeTargetPublic]:
@@ -124,8 +130,8 @@ def create_environment(
         str,
         Field(
             max_length=32,
-            description="VM size; for hetzner: cax11 (2 vCPU, 4 GB, $4.50/month), cax21, "
-            "cax31 or cax41. An unknown size is refused with the list of valid ones.",
+            description=f"VM size; for hetzner: {HETZNER_SIZES}. An unknown size is refused "
+            "with the list of valid ones.",
         ),
     ] = "cax11",
     region: Annotated[
