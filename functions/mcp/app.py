@@ -1,0 +1,10 @@
+"""MCP server on a Lambda function URL (`vmkit.mcp.lambda_adapter` says why it owns the lifespan).
+
+No host is allowed up front: the handler allows the function URL's own host, which
+AWS names in every event; no browser origin is allowed.
+"""
+
+from vmkit.mcp import create_mcp_app
+from vmkit.mcp.lambda_adapter import FunctionUrlHandler
+
+handler = FunctionUrlHandler(create_mcp_app(allowed_hosts=(), allowed_origins=()))

@@ -1,0 +1,149 @@
+"""The VMKit MCP server and the ASGI app that serves it over streamable HTTP.
+
+Stateless, with JSON responses: every POST carries one JSON-RPC message and gets one
+JSON answer, and nothing about a client is kept between requests. That is what lets
+one app run unchanged on a Lambda function URL (where consecutive requests may land on
+different instances) and under the local stack.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import CallToolResult
+from pydantic import ValidationError
+from starlette.applications import Starlette
+
+from vmkit.deps import get_deps
+from vmkit.errors import VMKitError
+from vmkit.mcp import errors
+from vmkit.mcp.auth import ApiKeyVerifier
+from vmkit.mcp.tools import TOOLS
+from vmkit.mcp.tools.common import ToolSpec
+from vmkit.settings import get_settings
+
+MCP_PATH = "/mcp"
+VERSION = "0.1.0"  # as the REST API reports
+LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*")
+LOOPBACK_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")
+
+INSTRUCTIONS = """\
+VMKit deploys a GitHub repo to a small VM the user owns and serves it over HTTPS at
+{repo}-{environment}.{apps domain}. The usual path from a repo to a live URL:
+1. list_repos and list_compute_targets to find the repo_id and compute_target_id;
+2. scan_repo to see what the app needs (port, services, env vars);
+3. create_environment, then set_env_vars for the variables the scan found;
+4. deploy with dry_run: true to show the user the plan and monthly cost, then deploy;
+5. get_deploy every 10-20 s until succeeded (the live url) or failed (the reason);
+   waiting_for_pr means the user must merge the onboarding pull request.
+To operate a running app: get_metrics, get_logs, diagnose, harden_vm, upgrade_agent.
+Ids carry their kind as a prefix (repo_, env_, tgt_, dep_). A failed call returns an
+error code, a message and a hint saying what to do next.
+"""
+
+
+class VMKitMCPServer(MCPServer):
+    """MCPServer whose tool calls refuse unknown arguments and report domain errors as tool errors.
+
+    The SDK ignores arguments a tool does not declare; for `deploy(dryrun=true)` that
+    would start a real deploy, so a misspelt argument is refused instead. And the SDK
+    treats any exception other than its own `ToolError` as a crash and hides its
+    message; VMKit's domain errors are written for the caller, so they are passed on.
+    """
+
+    def __init__(self, tools: list[Tool], **settings: Any):
+        super().__init__(tools=tools, **settings)
+        self._arguments = {tool.name: frozenset(tool.parameters["properties"]) for tool in tools}
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Any = None
+    ) -> CallToolResult:
+        accepted = self._arguments.get(name)
+        if accepted is not None and (unknown := set(arguments) - accepted):
+            return errors.unknown_arguments(unknown, accepted)
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, VMKitError):
+                return errors.from_domain(name, cause)
+            # Only the SDK's own argument check raises a plain ToolError from a
+            # ValidationError; one from inside a tool (UnexpectedToolError) is a bug.
+            if isinstance(cause, ValidationError) and not isinstance(exc, UnexpectedToolError):
+                return errors.from_validation(cause)
+            raise
+
+
+def _tool(spec: ToolSpec) -> Tool:
+    tool = Tool.from_function(
+        spec.fn, description=inspect.cleandoc(spec.fn.__doc__ or ""), annotations=spec.annotations
+    )
+    tool.parameters["additionalProperties"] = False  # as call_tool enforces
+    return tool
+
+
+def build_server() -> VMKitMCPServer:
+    settings = get_settings()
+    return VMKitMCPServer(
+        [_tool(spec) for spec in TOOLS],
+        name="vmkit",
+        title="VMKit",
+        instructions=INSTRUCTIONS,
+        token_verifier=ApiKeyVerifier(get_deps),
+        auth=AuthSettings(
+            # Keys are issued by the REST API (POST /api/keys), not by an OAuth
+            # server; with no resource_server_url nothing advertises this URL.
+            issuer_url=settings.public_url or "http://127.0.0.1",
+            resource_server_url=None,
+            required_scopes=["read"],  # every key has it; tools need more through services
+        ),
+        version=VERSION,
+        log_level="WARNING",  # the SDK logs every stateless request at INFO
+    )
+
+
+def create_mcp_app(
+    *,
+    allowed_hosts: Iterable[str] = LOOPBACK_HOSTS,
+    allowed_origins: Iterable[str] = LOOPBACK_ORIGINS,
+    path: str = MCP_PATH,
+) -> Starlette:
+    """The MCP endpoint (at `path`) as an ASGI app.
+
+    Its lifespan runs the SDK's session manager and must be entered before the first
+    request: uvicorn does that for an app it serves; a parent app that mounts this
+    one has to enter `app.router.lifespan_context(app)` in its own lifespan.
+
+    `allowed_hosts` is the Host header allow-list (`host:*` allows any port), kept
+    by the SDK against DNS rebinding; the defaults suit a server on loopback. A
+    browser's Origin must be in `allowed_origins`; clients that are not browsers
+    send none.
+    """
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=list(allowed_hosts),
+        allowed_origins=list(allowed_origins),
+    )
+    app = build_server().streamable_http_app(
+        streamable_http_path=path,
+        stateless_http=True,
+        json_response=True,
+        transport_security=security,
+        max_request_body_size=get_settings().max_body_bytes,
+    )
+    app.state.transport_security = security
+    return app
+
+
+def allow_host(app: Starlette, host: str) -> None:
+    """Add a host to a running app's allow-list (the SDK reads it on every request)."""
+    hosts = app.state.transport_security.allowed_hosts
+    if host not in hosts:
+        hosts.append(host)

@@ -1,0 +1,5 @@
+"""The MCP tools, grouped as an agent meets them: set up, deploy, operate."""
+
+from vmkit.mcp.tools import deploys, operate, setup
+
+TOOLS = [*setup.TOOLS, *deploys.TOOLS, *operate.TOOLS]

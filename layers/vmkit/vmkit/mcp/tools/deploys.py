@@ -1,0 +1,129 @@
+"""Deploying, following a deploy, and destroying an environment."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from vmkit.errors import InvalidInput
+from vmkit.mcp.tools.common import (
+    CHANGES,
+    DESTROYS,
+    READS,
+    DeployId,
+    EnvironmentId,
+    ToolSpec,
+    caller,
+)
+from vmkit.models import DeployAction
+from vmkit.schemas import DeployCreate, DeployPlan, DeployPublic, Output
+from vmkit.services import deploys, environments
+
+
+class DeployResult(Output):
+    """Either the deploy that was started, or (for a dry run) the plan."""
+
+    dry_run: bool
+    deploy: DeployPublic | None = Field(
+        default=None, description="The deploy that was started; null for a dry run."
+    )
+    plan: DeployPlan | None = Field(
+        default=None, description="What a deploy would do and cost; only for a dry run."
+    )
+
+
+def deploy(
+    environment_id: EnvironmentId,
+    ref: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=255,
+            description="Branch, tag or commit to deploy; the repo's default branch if omitted.",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        Field(
+            description="true: change nothing and return the plan (what would be created or "
+            "changed, and the VM's monthly cost)."
+        ),
+    ] = False,
+) -> DeployResult:
+    """Deploy an environment's repo to its VM and serve it at the environment's URL.
+
+    With dry_run: true nothing changes: the plan lists what the deploy would create,
+    reuse or update (onboarding PR, VM, DNS record, GitHub Actions secrets, the
+    Actions run) with the VM's estimated monthly cost in USD; show it to the user
+    before a first deploy. Without dry_run the deploy starts and runs for a few
+    minutes: it opens the onboarding PR if the repo lacks VMKit's workflow (and
+    waits for the user to merge it), creates the VM if there is none, hardens it,
+    points DNS at it, sets the deploy secrets and runs the repo's Actions workflow
+    (buildpacks build, push to GHCR, kamal deploy). It returns at once with the
+    deploy's id and status queued. Next: call get_deploy with that id every 10-20
+    seconds until status is succeeded or failed. One deploy runs per environment at
+    a time. Needs the deploy scope (a dry run needs only read).
+    """
+    c = caller()
+    if dry_run:
+        plan = deploys.plan_deploy(c.deps, c.principal, environment_id)
+        return DeployResult(dry_run=True, plan=plan)
+    started = deploys.start_deploy(c.deps, c.principal, environment_id, DeployCreate(ref=ref))
+    return DeployResult(dry_run=False, deploy=DeployPublic.model_validate(started))
+
+
+def get_deploy(deploy_id: DeployId) -> DeployPublic:
+    """Follow a deploy (or a teardown): its status, each step so far, and the outcome.
+
+    status is one of queued, running, waiting_for_pr (the user must merge the
+    onboarding PR; tell them its URL, from list_repos), waiting_for_agent,
+    waiting_for_harden, waiting_for_workflow, then succeeded, failed or cancelled.
+    steps lists each step with its time and detail. On success url is the live app;
+    on failure, failure names the step and the reason and run_url links to the
+    GitHub Actions log. Poll every 10-20 seconds while the status is not final; a
+    deploy usually finishes within ten minutes. After a failure, get_logs and
+    diagnose help find out why.
+    """
+    c = caller()
+    return DeployPublic.model_validate(deploys.get_deploy(c.deps, c.principal, deploy_id))
+
+
+def destroy_environment(
+    environment_id: EnvironmentId,
+    confirm: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=64,
+            description="The environment's name (e.g. production), typed out to confirm.",
+        ),
+    ],
+) -> DeployPublic:
+    """Destroy an environment for good: delete its VM, DNS record and deploy secrets.
+
+    This deletes the server and everything on it, including any data the app kept
+    there, and cannot be undone. Only call it when the user has asked for it, and
+    pass the environment's name as confirm; a mismatch is refused and nothing
+    happens. The repo and its files stay. Returns the teardown, which runs like a
+    deploy: follow it with get_deploy until succeeded; the environment then
+    disappears from list_environments. Needs the admin scope.
+    """
+    c = caller()
+    env = environments.get_environment(c.deps, c.principal, environment_id)
+    if confirm != env.name:
+        raise InvalidInput(
+            f"confirm must be the environment's name, '{env.name}'; nothing was destroyed",
+            code="confirmation_mismatch",
+        )
+    teardown = deploys.start_deploy(
+        c.deps, c.principal, environment_id, DeployCreate(), action=DeployAction.teardown
+    )
+    return DeployPublic.model_validate(teardown)
+
+
+TOOLS = [
+    ToolSpec(deploy, CHANGES),
+    ToolSpec(get_deploy, READS),
+    ToolSpec(destroy_environment, DESTROYS),
+]

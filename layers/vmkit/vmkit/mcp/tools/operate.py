@@ -1,0 +1,126 @@
+"""Running apps: logs, metrics, diagnosis, hardening and agent upgrades, through the VM's agent.
+
+Tools take an environment id, the handle an agent already has, rather than the id of
+the VM behind it: each environment has at most one VM, recorded on the environment by
+its first deploy.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from vmkit.errors import NotFound
+from vmkit.mcp.tools.common import (
+    READS,
+    REPEATABLE_CHANGES,
+    Caller,
+    EnvironmentId,
+    ToolSpec,
+    caller,
+)
+from vmkit.schemas import LogLines
+from vmkit.services import environments, instances
+
+ContainerName = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$",
+        description="Container name, as listed in get_metrics' container_health.",
+    ),
+]
+
+
+def _instance_id(c: Caller, environment_id: str) -> str:
+    env = environments.get_environment(c.deps, c.principal, environment_id)
+    if not env.instance_id:
+        raise NotFound(
+            f"environment {env.name} ({env.id}) has no VM yet; deploy it first (deploy tool)",
+            code="no_instance",
+        )
+    return env.instance_id
+
+
+def get_logs(
+    environment_id: EnvironmentId,
+    container: ContainerName,
+    lines: Annotated[
+        int, Field(ge=1, le=5000, description="How many of the latest lines, 1 to 5000.")
+    ] = 100,
+) -> LogLines:
+    """The latest output lines of one container on the environment's VM, oldest first.
+
+    Use it when a deploy failed at or after the Kamal step, when the app answers
+    with errors, or when diagnose shows a container unhealthy. Each line has its
+    timestamp (ts) and text. Container names come from get_metrics
+    (container_health) or diagnose (containers). Needs the VM's agent to be
+    connected.
+    """
+    c = caller()
+    lines_read = instances.fetch_logs(
+        c.deps, c.principal, _instance_id(c, environment_id), container=container, lines=lines
+    )
+    return LogLines(lines=lines_read)
+
+
+def get_metrics(environment_id: EnvironmentId) -> dict[str, Any]:
+    """Fresh resource use of the environment's VM, measured now by its agent.
+
+    Returns cpu_pct, mem_pct, disk_pct, container_count, container_health (each
+    container's name and healthy, unhealthy, starting or none) and collected_at.
+    Use it to check that a deploy's containers came up healthy, or whether the VM
+    is too small (memory or CPU near 100%: a bigger server_type helps). Needs the
+    VM's agent to be connected.
+    """
+    c = caller()
+    return instances.collect_metrics(c.deps, c.principal, _instance_id(c, environment_id))
+
+
+def diagnose(environment_id: EnvironmentId) -> dict[str, Any]:
+    """Everything an operator checks first on a misbehaving VM, in one call.
+
+    Reports the agent (version, uptime, recent errors), Docker's status, every
+    container with its state and health, disk and memory, clock skew, and the
+    latency to VMKit. Use it when a deploy fails after the VM exists, when the app
+    is down, or before get_logs to find the container to read. Needs the VM's agent
+    to be connected; if it is not, the VM may still be booting (retry in a minute)
+    or be gone (deploy again).
+    """
+    c = caller()
+    return instances.diagnose(c.deps, c.principal, _instance_id(c, environment_id))
+
+
+def harden_vm(environment_id: EnvironmentId) -> dict[str, Any]:
+    """Apply VMKit's hardening to the environment's VM again.
+
+    Ensures the kamal user with the deploy key, sshd with no root login and no
+    passwords, and a firewall open only to 80 and 443 (and SSH for deploys). Every
+    deploy does this already; call it when diagnose suggests drift or the user
+    asks. Safe to repeat: changes lists only what this run had to fix (empty means
+    nothing had drifted). Needs the deploy scope and a connected agent.
+    """
+    c = caller()
+    return instances.harden(c.deps, c.principal, _instance_id(c, environment_id))
+
+
+def upgrade_agent(environment_id: EnvironmentId) -> dict[str, Any]:
+    """Upgrade the VMKit agent on the environment's VM to the published version.
+
+    The agent downloads the new build, checks its sha256, replaces itself and
+    reconnects within about a minute. status current means it already runs the
+    published version; upgrading means it is restarting: check with diagnose after
+    a minute that agent.version is the new one. The app keeps running throughout.
+    Needs the deploy scope and a connected agent.
+    """
+    c = caller()
+    return instances.upgrade_agent(c.deps, c.principal, _instance_id(c, environment_id))
+
+
+TOOLS = [
+    ToolSpec(get_logs, READS),
+    ToolSpec(get_metrics, READS),
+    ToolSpec(diagnose, READS),
+    ToolSpec(harden_vm, REPEATABLE_CHANGES),
+    ToolSpec(upgrade_agent, REPEATABLE_CHANGES),
+]
