@@ -18,8 +18,10 @@ $(NODE_TOOLS): tools/package.json tools/package-lock.json
 	npm ci --prefix tools --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The e2e tests run the local stack inside their own process, apart from the rest.
 test: setup
-	$(VENV)/bin/pytest -n 2
+	$(VENV)/bin/pytest -n 2 -m "not e2e"
+	$(VENV)/bin/pytest -m e2e -p no:xdist
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -23,7 +23,7 @@ from typing import Any
 
 from vmkit_local.actions_runner import deploy_step_environment
 from vmkit_local.asgi import AppSpec
-from vmkit_local.http_api import HttpApiGateway, routes_from_template
+from vmkit_local.http_api import HttpApiGateway, function_url, routes_from_template
 from vmkit_local.stack import LocalStack, StackConfig
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,10 @@ def build(config: EmbeddedConfig) -> tuple[LocalStack, CloudStandIns]:
 
         get_settings.cache_clear()
         template = _template_resources()
-        gateway = HttpApiGateway(routes_from_template(template, "HttpApi"))
+        gateways = {
+            "rest": HttpApiGateway(routes_from_template(template, "HttpApi")),
+            "mcp": HttpApiGateway([function_url("McpFunction")]),
+        }
         stack = LocalStack(
             StackConfig(
                 template=TEMPLATE,
@@ -191,10 +194,10 @@ def build(config: EmbeddedConfig) -> tuple[LocalStack, CloudStandIns]:
                     "WorkflowWaitSeconds": str(config.workflow_wait_seconds),
                     **config.parameter_overrides,
                 },
-                api_apps={"HttpApi": "rest"},
+                api_apps={"HttpApi": "rest", "McpFunction": "mcp"},
             ),
-            apps={"rest": AppSpec(gateway)},
-            services=[cloud, _ControlPlaneSetup(cloud, gateway, config.data_dir)],
+            apps={"rest": AppSpec(gateways["rest"]), "mcp": AppSpec(gateways["mcp"], path="/mcp")},
+            services=[cloud, _ControlPlaneSetup(cloud, list(gateways.values()), config.data_dir)],
         )
     except BaseException:
         cloud.stop()
@@ -207,16 +210,15 @@ class _ControlPlaneSetup:
 
     name = "setup"
 
-    def __init__(self, cloud: CloudStandIns, gateway: HttpApiGateway, data_dir: Path):
+    def __init__(self, cloud: CloudStandIns, gateways: list[HttpApiGateway], data_dir: Path):
         self.cloud = cloud
-        self.gateway = gateway
+        self.gateways = gateways
         self.data_dir = data_dir
 
     def start(self, stack: LocalStack) -> Mapping[str, Any]:
-        self.gateway.attach(
-            stack.runtime,
-            {r.function: stack.spec.physical(r.function).ref for r in self.gateway.routes},
-        )
+        for gateway in self.gateways:
+            names = {r.function: stack.spec.physical(r.function).ref for r in gateway.routes}
+            gateway.attach(stack.runtime, names)
         github = self.cloud.github
         secret_values = {
             SECRET_NAMES["app_key"]: github.app_private_key_pem,
@@ -236,7 +238,8 @@ class _ControlPlaneSetup:
         return {"api_key": _bootstrap_key(self.data_dir / "bootstrap.json"), "agent_version": agent}
 
     def stop(self) -> None:
-        self.gateway.attach(None, {})
+        for gateway in self.gateways:
+            gateway.attach(None, {})
 
 
 def _publish_agent(stack: LocalStack, out_dir: Path) -> str:

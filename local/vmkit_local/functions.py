@@ -149,6 +149,10 @@ class FunctionRuntime:
         self._specs = {spec.name: spec for spec in specs}
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._load_locks = {name: threading.Lock() for name in self._specs}
+        # On Lambda, concurrent invocations get separate execution environments; here
+        # they would share one module's state, so each function runs one at a time (as
+        # with a reserved concurrency of 1) and a handler never sees a concurrent call.
+        self._run_locks = {name: threading.Lock() for name in self._specs}
         self._background: set[threading.Thread] = set()
         self._background_lock = threading.Lock()
         self._added_paths: list[str] = []
@@ -369,9 +373,10 @@ class FunctionRuntime:
                 asyncio.set_event_loop(None)
                 loop.close()
 
-        threading.Thread(target=target, name=f"lambda-{spec.name}", daemon=True).start()
         try:
-            result = future.result(timeout=spec.timeout_s)
+            with self._run_locks[spec.name]:
+                threading.Thread(target=target, name=f"lambda-{spec.name}", daemon=True).start()
+                result = future.result(timeout=spec.timeout_s)
         except FutureTimeout:
             now = datetime.now(UTC).isoformat()
             message = f"{now} {request_id} Task timed out after {spec.timeout_s:.2f} seconds"

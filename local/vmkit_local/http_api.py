@@ -1,4 +1,5 @@
-"""API Gateway HTTP API (payload format 2.0) in front of the template's functions.
+"""API Gateway HTTP API and Lambda function URLs (payload format 2.0) in front of the
+template's functions.
 
 On AWS a request reaches the REST function as an API Gateway event that Mangum turns
 back into ASGI, and `/api/webhooks/github` reaches its own function. Serving the
@@ -33,10 +34,11 @@ class Route:
     method: str  # "ANY" or an HTTP method
     path: str  # "/api/webhooks/github", "/{proxy+}"
     function: str  # logical id
+    key: str | None = None  # the event's routeKey when not "METHOD path"
 
     @property
     def route_key(self) -> str:
-        return f"{self.method} {self.path}"
+        return self.key or f"{self.method} {self.path}"
 
     @property
     def rank(self) -> tuple[int, int]:
@@ -50,6 +52,12 @@ class Route:
         pattern = re.sub(r"\\\{[^/]+?\\\+\\\}", ".+", re.escape(self.path))
         pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", pattern)
         return re.fullmatch(pattern, path) is not None
+
+
+def function_url(function: str) -> Route:
+    """A Lambda function URL: every request goes to one function, routeKey `$default`
+    (function URL events use the same payload format 2.0)."""
+    return Route("ANY", "/{proxy+}", function, key="$default")
 
 
 def routes_from_template(resources: dict[str, Any], api_id: str) -> list[Route]:

@@ -20,6 +20,8 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult
 from pydantic import ValidationError
 from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vmkit.deps import get_deps
 from vmkit.errors import VMKitError
@@ -139,7 +141,37 @@ def create_mcp_app(
         max_request_body_size=get_settings().max_body_bytes,
     )
     app.state.transport_security = security
+    app.add_middleware(_NoStandaloneStream, path=path)
     return app
+
+
+class _NoStandaloneStream:
+    """Answer GET on the endpoint with 405, as the spec lets a server that offers no
+    server-initiated stream do.
+
+    A stateless server has nothing to push, yet the SDK would hold a GET open as an
+    SSE stream forever; behind a function URL that pins an execution environment until
+    the function times out, on every client connect. Clients treat 405 as "no stream".
+    """
+
+    def __init__(self, app: ASGIApp, path: str):
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "GET"
+            and scope["path"].rstrip("/") == self.path.rstrip("/")
+        ):
+            response = PlainTextResponse(
+                "Method Not Allowed: this server sends no unsolicited messages",
+                status_code=405,
+                headers={"Allow": "POST"},
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def allow_host(app: Starlette, host: str) -> None:
