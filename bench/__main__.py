@@ -1,6 +1,6 @@
 """Run every benchmark and print its figures."""
 
-from bench import agent_bench, imports, mcp_bench
+from bench import agent_bench, deploy_bench, imports, mcp_bench
 
 if __name__ == "__main__":
     imports.main()
@@ -8,3 +8,5 @@ if __name__ == "__main__":
     agent_bench.main()
     print()
     mcp_bench.main()
+    print()
+    deploy_bench.main()

@@ -97,6 +97,29 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_admin_publish_agent(args: argparse.Namespace) -> int:
+    """Build the agent and upload it where new VMs and upgrades download it from."""
+    import boto3
+
+    from vmkit_agent.build import build_agent
+
+    outputs = boto3.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0][
+        "Outputs"
+    ]
+    bucket = {o["OutputKey"]: o["OutputValue"] for o in outputs}["AgentArtifactsBucket"]
+    build = build_agent(Path(args.out), version=args.version)
+    boto3.client("s3").put_object(
+        Bucket=bucket,
+        Key="vmkit-agent.pyz",
+        Body=build.path.read_bytes(),
+        Metadata={"sha256": build.sha256, "version": build.version},
+    )
+    print(
+        f"published vmkit-agent {build.version} (sha256 {build.sha256}) to s3://{bucket}/vmkit-agent.pyz"
+    )
+    return 0
+
+
 def cmd_local_up(args: argparse.Namespace) -> int:
     """The whole control plane and a stand-in cloud, offline, until Ctrl-C."""
     from vmkit_local.cli import serve
@@ -136,6 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.add_argument("--stack", help="CloudFormation stack to read the table and key from")
     bootstrap.add_argument("--json", action="store_true", help="print JSON")
     bootstrap.set_defaults(func=cmd_admin_bootstrap)
+
+    publish = admin.add_parser(
+        "publish-agent", help="build the agent and publish it to a deployed stack"
+    )
+    publish.add_argument(
+        "--stack", required=True, help="the CloudFormation stack (sam deploy's stack name)"
+    )
+    publish.add_argument(
+        "--version", help="version to stamp into the build (default: the package's)"
+    )
+    publish.add_argument("--out", default="dist", help="where to build it (default: dist/)")
+    publish.set_defaults(func=cmd_admin_publish_agent)
 
     local = commands.add_parser("local", help="the embedded local stack")
     local_commands = local.add_subparsers(dest="local", required=True)
