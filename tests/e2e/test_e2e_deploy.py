@@ -220,3 +220,25 @@ def test_teardown_removes_the_vm_and_the_dns_record(local: Local, tmp_path):
     assert local.cloud.fleet.root_for_ip(instance["ip"]) is None
     assert local.api.get(f"/api/environments/{env['id']}").status_code == 404
     assert ok(local.api.get(f"/api/instances/{instance['id']}"))["status"] == "destroyed"
+
+
+def test_onboarding_again_updates_the_same_pull_request_and_keeps_the_users_files(
+    local: Local, tmp_path
+):
+    app = local.new_app(tmp_path)
+    first = ok(local.api.post(f"/api/repos/{app['repo_id']}/onboard", json={}))
+    assert first["created"] is True and ".github/workflows/vmkit-deploy.yml" in first["files"]
+    again = ok(local.api.post(f"/api/repos/{app['repo_id']}/onboard", json={}))
+    assert again["pr_number"] == first["pr_number"] and again["created"] is False
+    local.merge_onboarding_pr(app["repo"].full_name)
+    _commit(
+        local,
+        app["repo"].full_name,
+        "config/deploy.yml",
+        "# tuned by hand\n",
+        "My own Kamal config",
+    )
+    third = ok(local.api.post(f"/api/repos/{app['repo_id']}/onboard", json={}))
+    assert "config/deploy.yml" in third["kept"] and "config/deploy.yml" not in third["files"]
+    scan = ok(local.api.post(f"/api/repos/{app['repo_id']}/scan"))
+    assert scan["language"] == "python" and scan["health_path"] == "/up"

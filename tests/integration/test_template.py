@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -112,3 +113,25 @@ def test_sam_build_builds_the_layer_and_functions_for_arm64(tmp_path):
         "pydantic_core must be built for arm64"
     )
     assert (tmp_path / "b" / "ApiFunction" / "app.py").exists()
+
+
+@pytest.mark.parametrize("machine", ["DeployStateMachine", "TeardownStateMachine"])
+def test_state_machines_pass_asl_validator(machine, tmp_path):
+    """Each state machine, its substitutions filled as CloudFormation would, is valid ASL."""
+    props = template()["Resources"][machine]["Properties"]
+    definition = (ROOT / props["DefinitionUri"]).read_text()
+    for key in props["DefinitionSubstitutions"]:
+        definition = definition.replace(
+            "${" + key + "}", f"arn:aws:lambda:eu-central-1:123456789012:function:{key}"
+        )
+    assert "${" not in definition
+    path = tmp_path / "machine.json"
+    path.write_text(definition)
+    result = _run(str(ROOT / "tools/node_modules/.bin/asl-validator"), "--json-path", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    states = json.loads(definition)["States"]
+    for name, state in states.items():
+        if state["Type"] == "Task":
+            assert "TimeoutSeconds" in state or "TimeoutSecondsPath" in state, name
+            assert state.get("Retry"), name
+            assert name == "MarkFailed" or state.get("Catch"), name
