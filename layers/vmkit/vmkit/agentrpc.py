@@ -66,11 +66,14 @@ def forget_connection(deps: Deps, connection_id: str) -> None:
         return
     instance = deps.store.find(Instance, row["workspace_id"], row["instance_id"])
     if instance and instance.connection_id == connection_id:
-        deps.store.set_fields(instance, agent_connected=False, connection_id=None)
+        mark_gone(deps, instance)
 
 
 def mark_gone(deps: Deps, instance: Instance) -> None:
-    deps.store.set_fields(instance, agent_connected=False, connection_id=None)
+    """The agent is offline: out of the connected-agents sweep group too."""
+    deps.store.set_fields(
+        instance, agent_connected=False, connection_id=None, gsi3pk=None, gsi3sk=None
+    )
 
 
 # --- calls --------------------------------------------------------------------------------

@@ -191,7 +191,12 @@ def _destroy(deps: Deps, ctx: Context, instance: Instance) -> list[str]:
     for server_id in servers:
         compute.delete_server(server_id)
     deps.store.set_fields(
-        instance, status=InstanceStatus.destroyed.value, agent_connected=False, connection_id=None
+        instance,
+        status=InstanceStatus.destroyed.value,
+        agent_connected=False,
+        connection_id=None,
+        gsi3pk=None,
+        gsi3sk=None,
     )
     ctx.env.instance_id = None
     deps.store.save(ctx.env)

@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from vmkit import agentrpc
 from vmkit.deps import Deps
 from vmkit.errors import ProviderError
 from vmkit.models import Deploy, DeployFailure, DeployStatus, Environment, Instance, Repo, utcnow
@@ -45,7 +46,7 @@ def sweep(deps: Deps) -> dict[str, Any]:
     for instance in deps.store.sweep(
         Instance, CONNECTED_AGENT, older_than=(now - AGENT_SILENCE).isoformat()
     ):
-        deps.store.set_fields(instance, agent_connected=False, connection_id=None)
+        agentrpc.mark_gone(deps, instance)
         silent.append(instance.id)
     return {"overdue_deploys": overdue, "runs_reconciled": asked, "silent_agents": silent}
 
