@@ -22,26 +22,6 @@ from vmkit.cloudinit import render_user_data as vmkit_user_data
 from vmkit_local.sandbox import SandboxFleet
 
 FIXTURES = Path(__file__).parent / "fixtures"
-AGENT_UNIT = """\
-[Unit]
-Description=vmkit-agent daemon
-After=network-online.target docker.service
-Wants=network-online.target
-Requires=docker.service
-
-[Service]
-Type=simple
-EnvironmentFile=/etc/vmkit/agent.env
-ExecStart=/usr/bin/python3 /usr/local/bin/vmkit-agent
-Restart=always
-RestartSec=5s
-StandardOutput=journal
-StandardError=journal
-SyslogIdentifier=vmkit-agent
-
-[Install]
-WantedBy=multi-user.target
-"""
 AGENT_TOKEN = "vmka_tok123_s3cr3tvalue"
 APP_HOST = "hello-production.localhost"
 
