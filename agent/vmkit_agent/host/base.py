@@ -107,13 +107,7 @@ class Host(ABC):
                 raise
             self._set_owner(target, owner)
             return f"wrote {absolute}"
-        notes = []
-        if target.stat().st_mode & 0o7777 != mode:
-            target.chmod(mode)
-            notes.append(f"mode {mode:04o}")
-        if owner and self._set_owner(target, owner):
-            notes.append(f"owner {owner}")
-        return f"set {' and '.join(notes)} on {absolute}" if notes else None
+        return self._settle(target, absolute, mode, owner)
 
     def ensure_dir(self, absolute: str, *, mode: int, owner: str | None = None) -> str | None:
         target = self.path(absolute)
@@ -122,6 +116,10 @@ class Host(ABC):
             target.chmod(mode)  # mkdir's mode is filtered by the umask
             self._set_owner(target, owner)
             return f"created {absolute}"
+        return self._settle(target, absolute, mode, owner)
+
+    def _settle(self, target: Path, absolute: str, mode: int, owner: str | None) -> str | None:
+        """Bring an existing path to `mode` and `owner`; say what changed, if anything."""
         notes = []
         if target.stat().st_mode & 0o7777 != mode:
             target.chmod(mode)
