@@ -244,14 +244,17 @@ class _ControlPlaneSetup:
 
 def _publish_agent(stack: LocalStack, out_dir: Path) -> str:
     """Build the agent and put it where the control plane publishes it (S3), as an operator would."""
+    from vmkit.services.instances import AGENT_KEY, publish_agent
     from vmkit_agent.build import build_agent
 
     build = build_agent(out_dir)
-    stack.client("s3").put_object(
-        Bucket=os.environ["AGENT_BUCKET"],
-        Key=os.environ.get("AGENT_KEY", "vmkit-agent.pyz"),
-        Body=build.path.read_bytes(),
-        Metadata={"sha256": build.sha256, "version": build.version},
+    publish_agent(
+        stack.client("s3"),
+        os.environ["AGENT_BUCKET"],
+        build.path.read_bytes(),
+        sha256=build.sha256,
+        version=build.version,
+        key=os.environ.get("AGENT_KEY", AGENT_KEY),
     )
     return build.version
 

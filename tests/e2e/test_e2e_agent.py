@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -161,14 +162,16 @@ def test_one_instances_token_cannot_speak_for_another(local: Local, vm, tmp_path
 
 
 def test_the_agent_upgrades_itself_and_comes_back_on_the_new_version(local: Local, vm, tmp_path):
+    from vmkit.services.instances import publish_agent
     from vmkit_agent.build import build_agent
 
     build = build_agent(tmp_path / "next", version="99.0.0")
-    local.stack.client("s3").put_object(
-        Bucket=__import__("os").environ["AGENT_BUCKET"],
-        Key="vmkit-agent.pyz",
-        Body=build.path.read_bytes(),
-        Metadata={"sha256": build.sha256, "version": build.version},
+    publish_agent(
+        local.stack.client("s3"),
+        os.environ["AGENT_BUCKET"],
+        build.path.read_bytes(),
+        sha256=build.sha256,
+        version=build.version,
     )
     answer = ok(local.api.post(f"/api/instances/{vm['instance']['id']}/upgrade-agent"))
     assert answer["status"] == "upgrading" and answer["version"] == "99.0.0"

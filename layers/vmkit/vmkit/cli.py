@@ -107,15 +107,18 @@ def cmd_admin_publish_agent(args: argparse.Namespace) -> int:
         "Outputs"
     ]
     bucket = {o["OutputKey"]: o["OutputValue"] for o in outputs}["AgentArtifactsBucket"]
+    from vmkit.services.instances import AGENT_KEY, publish_agent
+
     build = build_agent(Path(args.out), version=args.version)
-    boto3.client("s3").put_object(
-        Bucket=bucket,
-        Key="vmkit-agent.pyz",
-        Body=build.path.read_bytes(),
-        Metadata={"sha256": build.sha256, "version": build.version},
+    publish_agent(
+        boto3.client("s3"),
+        bucket,
+        build.path.read_bytes(),
+        sha256=build.sha256,
+        version=build.version,
     )
     print(
-        f"published vmkit-agent {build.version} (sha256 {build.sha256}) to s3://{bucket}/vmkit-agent.pyz"
+        f"published vmkit-agent {build.version} (sha256 {build.sha256}) to s3://{bucket}/{AGENT_KEY}"
     )
     return 0
 

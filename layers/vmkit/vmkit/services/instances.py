@@ -108,6 +108,19 @@ def upgrade_agent(deps: Deps, principal: Principal, instance_id: str) -> dict[st
     return {**result, "version": published["version"]}
 
 
+AGENT_KEY = "vmkit-agent.pyz"
+
+
+def publish_agent(
+    s3: Any, bucket: str, artifact: bytes, *, sha256: str, version: str, key: str = AGENT_KEY
+) -> None:
+    """Upload an agent build with the metadata `published_agent` reads back (operators,
+    the local stack and tests all publish through here)."""
+    s3.put_object(
+        Bucket=bucket, Key=key, Body=artifact, Metadata={"sha256": sha256, "version": version}
+    )
+
+
 def published_agent(deps: Deps) -> dict[str, str]:
     """The agent build in the artifacts bucket: a short-lived download URL and its checksum."""
     s = deps.settings
