@@ -244,7 +244,7 @@ class _ControlPlaneSetup:
 
 def _publish_agent(stack: LocalStack, out_dir: Path) -> str:
     """Build the agent and put it where the control plane publishes it (S3), as an operator would."""
-    from vmkit.services.instances import AGENT_KEY, publish_agent
+    from vmkit.adapters.artifacts import AGENT_KEY, publish_agent
     from vmkit_agent.build import build_agent
 
     build = build_agent(out_dir)

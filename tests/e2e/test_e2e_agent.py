@@ -85,7 +85,7 @@ def test_a_connection_dropped_by_the_gateway_comes_back(local: Local, vm):
     from vmkit.models import Instance
 
     deps = get_deps()
-    record = deps.store.lookup(Instance, f"AGENT#{_instance_token_id(vm)}")
+    record = deps.store.lookup(Instance, _instance_token_id(vm))
     assert record and record.connection_id
     gateway = boto3.client(
         "apigatewaymanagementapi",
@@ -97,7 +97,7 @@ def test_a_connection_dropped_by_the_gateway_comes_back(local: Local, vm):
     gateway.delete_connection(ConnectionId=record.connection_id)
     back = wait_for(
         lambda: (
-            (r := deps.store.lookup(Instance, f"AGENT#{_instance_token_id(vm)}"))
+            (r := deps.store.lookup(Instance, _instance_token_id(vm)))
             and r.agent_connected
             and r.connection_id != record.connection_id
             and r
@@ -162,7 +162,7 @@ def test_one_instances_token_cannot_speak_for_another(local: Local, vm, tmp_path
 
 
 def test_the_agent_upgrades_itself_and_comes_back_on_the_new_version(local: Local, vm, tmp_path):
-    from vmkit.services.instances import publish_agent
+    from vmkit.adapters.artifacts import publish_agent
     from vmkit_agent.build import build_agent
 
     build = build_agent(tmp_path / "next", version="99.0.0")

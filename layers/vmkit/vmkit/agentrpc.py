@@ -1,10 +1,11 @@
 """The server side of the agent protocol (agent/PROTOCOL.md), on API Gateway WebSockets.
 
 VMKit never connects to a VM: it posts calls down the connection the agent opened
-(`PostToConnection`), and the agent's replies arrive as `$default` messages, each in
-its own Lambda invocation. So a call is a row, `CALL#{id}`: the reply handler finds
-it and either resumes the deploy waiting on it (a task token) or stores the result
-for a short poll by whoever made the call (REST logs, metrics, diagnose).
+(`PostToConnection`, the `deps.agents` port), and the agent's replies arrive as
+`$default` messages, each in its own Lambda invocation. So a call is a row
+(`store.calls`): the reply handler finds it and either resumes the deploy waiting on
+it (a task token) or stores the result for a short poll by whoever made the call
+(REST logs, metrics, diagnose).
 """
 
 from __future__ import annotations
@@ -13,28 +14,20 @@ import json
 import time
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from vmkit.deps import Deps
 from vmkit.errors import AgentCallFailed, AgentUnavailable, InvalidInput
 from vmkit.ids import new_id
-from vmkit.models import Instance, utcnow
+from vmkit.models import Environment, Instance, utcnow
 from vmkit.observability import logger
+from vmkit.ports import ConnectionGone
 from vmkit.services import waits
+from vmkit.store import AgentCall, Connection, WaitFor
+from vmkit.store.runtime import expiry
 
 CALL_TTL_S = 3600
 CONNECTION_TTL_S = 3 * 3600  # longer than API Gateway's 2-hour limit: $disconnect is best effort
 MAX_FRAME_BYTES = 32 * 1024
 POLL_INTERVALS_S = (0.05, 0.1, 0.2, 0.3, 0.5)
-
-
-def _management(deps: Deps) -> Any:
-    key = "apigatewaymanagementapi"
-    if key not in deps._clients:
-        import boto3
-
-        deps._clients[key] = boto3.client(key, endpoint_url=deps.settings.ws_management_url)
-    return deps._clients[key]
 
 
 # --- connections ------------------------------------------------------------------------
@@ -43,37 +36,30 @@ def _management(deps: Deps) -> Any:
 def remember_connection(
     deps: Deps, connection_id: str, *, instance_id: str, workspace_id: str
 ) -> None:
-    deps.store.table.put(
-        {
-            "pk": f"CONN#{connection_id}",
-            "sk": "CONN",
-            "instance_id": instance_id,
-            "workspace_id": workspace_id,
-            "expires_at": int(time.time()) + CONNECTION_TTL_S,
-        }
+    deps.store.connections.put(
+        Connection(
+            connection_id=connection_id,
+            instance_id=instance_id,
+            workspace_id=workspace_id,
+            expires_at=expiry(CONNECTION_TTL_S),
+        )
     )
-
-
-def connection(deps: Deps, connection_id: str) -> dict[str, Any] | None:
-    return deps.store.table.get(f"CONN#{connection_id}", "CONN")
 
 
 def forget_connection(deps: Deps, connection_id: str) -> None:
     """On `$disconnect`: the instance is offline unless a newer connection replaced this one."""
-    row = connection(deps, connection_id)
-    deps.store.table.delete(f"CONN#{connection_id}", "CONN")
-    if row is None:
+    known = deps.store.connections.get(connection_id)
+    deps.store.connections.delete(connection_id)
+    if known is None:
         return
-    instance = deps.store.find(Instance, row["workspace_id"], row["instance_id"])
+    instance = deps.store.find(Instance, known.workspace_id, known.instance_id)
     if instance and instance.connection_id == connection_id:
         mark_gone(deps, instance)
 
 
 def mark_gone(deps: Deps, instance: Instance) -> None:
-    """The agent is offline: out of the connected-agents sweep group too."""
-    deps.store.set_fields(
-        instance, agent_connected=False, connection_id=None, gsi3pk=None, gsi3sk=None
-    )
+    """The agent is offline (which also takes it out of the connected-agents sweep)."""
+    deps.store.set_fields(instance, agent_connected=False, connection_id=None)
 
 
 # --- calls --------------------------------------------------------------------------------
@@ -85,7 +71,7 @@ def send(
     method: str,
     params: dict[str, Any],
     *,
-    resumes: tuple[str, waits.What] | None = None,
+    resumes: tuple[str, WaitFor] | None = None,
 ) -> str:
     """Post a call to the instance's agent; returns the call id.
 
@@ -94,32 +80,25 @@ def send(
     if not instance.agent_connected or not instance.connection_id:
         raise AgentUnavailable(f"the agent of {instance.id} is not connected")
     call_id = new_id("call")
-    row: dict[str, Any] = {
-        "pk": f"CALL#{call_id}",
-        "sk": "CALL",
-        "instance_id": instance.id,
-        "workspace_id": instance.workspace_id,
-        "method": method,
-        "state": "pending",
-        "expires_at": int(time.time()) + CALL_TTL_S,
-    }
-    if resumes:
-        row.update(deploy_id=resumes[0], what=resumes[1])
-    deps.store.table.put(row)
     frame = json.dumps({"id": call_id, "type": "call", "method": method, "params": params})
     if len(frame.encode()) > MAX_FRAME_BYTES:
         raise InvalidInput(f"the {method} call is too large for one frame")
-    try:
-        _management(deps).post_to_connection(
-            ConnectionId=instance.connection_id, Data=frame.encode()
+    deps.store.calls.put(
+        AgentCall(
+            call_id=call_id,
+            instance_id=instance.id,
+            workspace_id=instance.workspace_id,
+            method=method,
+            deploy_id=resumes[0] if resumes else None,
+            what=resumes[1] if resumes else None,
+            expires_at=expiry(CALL_TTL_S),
         )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in {"GoneException", "410"}:
-            mark_gone(deps, instance)
-            raise AgentUnavailable(
-                f"the agent of {instance.id} went away; it will reconnect"
-            ) from exc
-        raise
+    )
+    try:
+        deps.agents.post(instance.connection_id, frame.encode())
+    except ConnectionGone as exc:
+        mark_gone(deps, instance)
+        raise AgentUnavailable(f"the agent of {instance.id} went away; it will reconnect") from exc
     return call_id
 
 
@@ -131,11 +110,11 @@ def call(
     deadline = time.monotonic() + timeout_s
     attempt = 0
     while time.monotonic() < deadline:
-        row = deps.store.table.get(f"CALL#{call_id}", "CALL")
-        if row and row["state"] == "done":
-            return row["result"]
-        if row and row["state"] == "error":
-            error = row.get("error") or {}
+        answered = deps.store.calls.get(call_id)
+        if answered and answered.state == "done":
+            return answered.result or {}
+        if answered and answered.state == "error":
+            error = answered.error or {}
             raise AgentCallFailed(
                 f"the agent refused {method}: {error.get('message', 'unknown error')}",
                 details={"agent_code": error.get("code")},
@@ -152,8 +131,8 @@ def call(
 
 def receive(deps: Deps, connection_id: str, body: str) -> None:
     """Handle one message from an agent. Bad messages are logged and dropped."""
-    row = connection(deps, connection_id)
-    if row is None:
+    known = deps.store.connections.get(connection_id)
+    if known is None:
         logger.warning("message on an unknown connection", extra={"connection_id": connection_id})
         return
     try:
@@ -163,7 +142,7 @@ def receive(deps: Deps, connection_id: str, body: str) -> None:
         return
     if not isinstance(message, dict):
         return
-    instance = deps.store.find(Instance, row["workspace_id"], row["instance_id"])
+    instance = deps.store.find(Instance, known.workspace_id, known.instance_id)
     if instance is None:
         return
     kind, method = message.get("type"), message.get("method")
@@ -190,13 +169,9 @@ def _register(deps: Deps, instance: Instance, connection_id: str, params: dict[s
         connection_id=connection_id,
         agent_version=info.get("version"),
         agent_info=info,
-        connected_at=now.isoformat(),
-        last_seen_at=now.isoformat(),
-        gsi3pk="CONNECTED_AGENT",
-        gsi3sk=now.isoformat(),
+        connected_at=now,
+        last_seen_at=now,
     )
-    from vmkit.models import Environment
-
     env = deps.store.find(Environment, instance.workspace_id, instance.environment_id)
     if env and env.active_deploy_id:
         waits.resume(
@@ -205,66 +180,36 @@ def _register(deps: Deps, instance: Instance, connection_id: str, params: dict[s
 
 
 def _heartbeat(deps: Deps, instance: Instance, params: dict[str, Any]) -> None:
-    now = utcnow().isoformat()
-    fields: dict[str, Any] = {
-        "last_seen_at": now,
-        "agent_connected": True,
-        "gsi3pk": "CONNECTED_AGENT",
-        "gsi3sk": now,
-    }
+    now = utcnow()
+    fields: dict[str, Any] = {"last_seen_at": now, "agent_connected": True}
     if isinstance(params.get("metrics"), dict):
         fields.update(metrics=params["metrics"], metrics_at=now)
     deps.store.set_fields(instance, **fields)
 
 
 def _reply(deps: Deps, instance: Instance, message: dict[str, Any]) -> None:
-    call_id = message["id"]
-    row = deps.store.table.get(f"CALL#{call_id}", "CALL")
-    if row is None or row["instance_id"] != instance.id or row["state"] != "pending":
+    call = deps.store.calls.get(message["id"])
+    if call is None or call.instance_id != instance.id or call.state != "pending":
         return  # unknown, foreign or already answered: a late or replayed reply
-    result = _assembled(deps, call_id, message)
-    if result is None and message["type"] == "result":
-        return  # more chunks to come
     if message["type"] == "error":
         error = message.get("error") if isinstance(message.get("error"), dict) else {}
-        deps.store.table.update(
-            f"CALL#{call_id}",
-            "CALL",
-            update="SET #s = :s, #e = :e",
-            names={"#s": "state", "#e": "error"},
-            values={
-                ":s": "error",
-                ":e": {
-                    "code": str(error.get("code", "")),
-                    "message": str(error.get("message", ""))[:1000],
-                },
-            },
-        )
-        if "deploy_id" in row:
-            reason = f"the agent could not {row['method']}: {error.get('message', 'unknown error')}"
-            waits.resume(deps, row["deploy_id"], row["what"], error="AgentCallFailed", cause=reason)
+        failure = {
+            "code": str(error.get("code", "")),
+            "message": str(error.get("message", ""))[:1000],
+        }
+        if deps.store.calls.finish(call.call_id, error=failure) and call.deploy_id and call.what:
+            reason = f"the agent could not {call.method}: {failure['message'] or 'unknown error'}"
+            waits.resume(deps, call.deploy_id, call.what, error="AgentCallFailed", cause=reason)
         return
-    if row["method"] == "harden":
-        deps.store.set_fields(instance, hardened_at=utcnow().isoformat())
-    if "deploy_id" in row:
-        deps.store.table.update(
-            f"CALL#{call_id}",
-            "CALL",
-            update="SET #s = :s",
-            names={"#s": "state"},
-            values={":s": "done"},
-        )
-        waits.resume(
-            deps, row["deploy_id"], row["what"], output={"method": row["method"], "ok": True}
-        )
-    else:
-        deps.store.table.update(
-            f"CALL#{call_id}",
-            "CALL",
-            update="SET #s = :s, #r = :r",
-            names={"#s": "state", "#r": "result"},
-            values={":s": "done", ":r": result},
-        )
+    result = _assembled(deps, call.call_id, message)
+    if result is None:
+        return  # more chunks to come
+    if call.method == "harden":
+        deps.store.set_fields(instance, hardened_at=utcnow())
+    # A deploy step's call resumes its wait; the result itself is not kept.
+    stored = {} if call.deploy_id else result
+    if deps.store.calls.finish(call.call_id, result=stored) and call.deploy_id and call.what:
+        waits.resume(deps, call.deploy_id, call.what, output={"method": call.method, "ok": True})
 
 
 def _assembled(deps: Deps, call_id: str, message: dict[str, Any]) -> dict[str, Any] | None:
@@ -274,18 +219,11 @@ def _assembled(deps: Deps, call_id: str, message: dict[str, Any]) -> dict[str, A
     if not isinstance(chunk, dict):
         return result
     index, count = int(chunk.get("index", 0)), int(chunk.get("count", 1))
-    deps.store.table.put(
-        {
-            "pk": f"CALL#{call_id}",
-            "sk": f"CHUNK#{index:05d}",
-            "result": result,
-            "expires_at": int(time.time()) + CALL_TTL_S,
-        }
-    )
-    parts, _ = deps.store.table.query(f"CALL#{call_id}", sk_prefix="CHUNK#")
+    deps.store.calls.add_chunk(call_id, index, result, CALL_TTL_S)
+    parts = deps.store.calls.chunks(call_id)
     if len(parts) < count:
         return None
     lines: list[Any] = []
-    for part in sorted(parts, key=lambda p: p["sk"]):
-        lines.extend(part["result"].get("lines", []))
+    for part in parts:
+        lines.extend(part.get("lines", []))
     return {**result, "lines": lines}

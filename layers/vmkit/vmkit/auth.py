@@ -103,8 +103,12 @@ class Principal:
                 code="insufficient_scope",
             )
 
+    def may_see(self, environment_id: str) -> bool:
+        """Whether the credential's environment restriction (if any) includes this one."""
+        return not self.environment_ids or environment_id in self.environment_ids
+
     def require_environment(self, environment_id: str) -> None:
-        if self.environment_ids and environment_id not in self.environment_ids:
+        if not self.may_see(environment_id):
             raise Forbidden(
                 f"this API key is restricted to other environments than {environment_id}",
                 code="environment_not_allowed",
@@ -113,7 +117,7 @@ class Principal:
 
 def authenticate_api_key(store: Store, token: str, interface: Interface) -> Principal:
     key_id, secret = parse(token, API_KEY_PREFIX)
-    key = store.lookup(ApiKey, f"KEY#{key_id}")
+    key = store.lookup(ApiKey, key_id)
     if key is None or key.revoked_at is not None or not verify(secret, key.verifier):
         raise Unauthenticated(_INVALID[API_KEY_PREFIX])
     _touch(store, key)
@@ -130,7 +134,7 @@ def authenticate_api_key(store: Store, token: str, interface: Interface) -> Prin
 def authenticate_session(store: Store, token: str) -> tuple[Session, str]:
     """Return the live session and the workspace it is signed into."""
     session_id, secret = parse(token, SESSION_PREFIX)
-    session = store.lookup(Session, f"SESSION#{session_id}")
+    session = store.lookup(Session, session_id)
     now = int(utcnow().timestamp())
     if session is None or session.expires_at <= now or not verify(secret, session.verifier):
         raise Unauthenticated(_INVALID[SESSION_PREFIX])

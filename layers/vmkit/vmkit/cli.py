@@ -107,7 +107,7 @@ def cmd_admin_publish_agent(args: argparse.Namespace) -> int:
         "Outputs"
     ]
     bucket = {o["OutputKey"]: o["OutputValue"] for o in outputs}["AgentArtifactsBucket"]
-    from vmkit.services.instances import AGENT_KEY, publish_agent
+    from vmkit.adapters.artifacts import AGENT_KEY, publish_agent
 
     build = build_agent(Path(args.out), version=args.version)
     publish_agent(

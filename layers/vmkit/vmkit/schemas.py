@@ -9,11 +9,12 @@ verifier, or a secret value: secrets come back masked.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from vmkit.ids import id_pattern
+from vmkit.catalog import DEFAULT_SERVER_TYPE
+from vmkit.ids import PREFIXES, id_pattern
 from vmkit.models import (
     ApiKey,
     DeployAction,
@@ -31,6 +32,9 @@ from vmkit.models import (
     utcnow,
 )
 
+if TYPE_CHECKING:
+    from vmkit.store import Page
+
 MASK = "********"
 METRICS_STALE_AFTER = timedelta(minutes=5)
 
@@ -39,9 +43,40 @@ EnvSlug = Annotated[
     str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$", max_length=32)
 ]
 EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]{0,127}$")]
-TargetId = Annotated[str, StringConstraints(pattern=id_pattern("compute_target"))]
-RepoId = Annotated[str, StringConstraints(pattern=id_pattern("repo"))]
-EnvironmentId = Annotated[str, StringConstraints(pattern=id_pattern("environment"))]
+
+
+def id_constraints(kind: str) -> dict[str, str]:
+    """An id's pattern and description, shared by bodies, REST paths and MCP arguments."""
+    what = kind.replace("_", " ").capitalize()
+    return {
+        "pattern": id_pattern(kind),
+        "description": f"{what} id: '{PREFIXES[kind]}_' followed by 26 characters.",
+    }
+
+
+LIMIT_CONSTRAINTS: dict[str, Any] = {"ge": 1, "le": 100, "description": "Page size, 1 to 100."}
+CURSOR_CONSTRAINTS: dict[str, Any] = {
+    "max_length": 2048,
+    "description": "next_cursor of the previous page, to get the next one.",
+}
+CONTAINER_NAME_CONSTRAINTS: dict[str, Any] = {
+    "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$",
+    "description": "Container name, as listed in the metrics' container_health.",
+}
+LOG_LINES_CONSTRAINTS: dict[str, Any] = {
+    "ge": 1,
+    "le": 5000,
+    "description": "How many of the latest lines, 1 to 5000.",
+}
+
+TargetId = Annotated[str, Field(**id_constraints("compute_target"))]
+RepoId = Annotated[str, Field(**id_constraints("repo"))]
+EnvironmentId = Annotated[str, Field(**id_constraints("environment"))]
+DeployId = Annotated[str, Field(**id_constraints("deploy"))]
+Limit = Annotated[int, Field(**LIMIT_CONSTRAINTS)]
+Cursor = Annotated[str | None, Field(**CURSOR_CONSTRAINTS)]
+ContainerName = Annotated[str, Field(**CONTAINER_NAME_CONSTRAINTS)]
+LogLineCount = Annotated[int, Field(**LOG_LINES_CONSTRAINTS)]
 
 
 class Input(BaseModel):
@@ -58,6 +93,10 @@ T = TypeVar("T")
 class ListOf(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
+
+    @classmethod
+    def of(cls, page: Page[T]) -> ListOf[T]:
+        return cls(items=page.items, next_cursor=page.next_cursor)
 
 
 # --- keys --------------------------------------------------------------------------------
@@ -182,7 +221,7 @@ class EnvironmentCreate(Input):
     repo_id: RepoId
     name: EnvSlug = Field(examples=["production"])
     compute_target_id: TargetId
-    server_type: Annotated[str, StringConstraints(max_length=32)] = "cax11"
+    server_type: Annotated[str, StringConstraints(max_length=32)] = DEFAULT_SERVER_TYPE
     region: Annotated[str, StringConstraints(max_length=32)] | None = None
     env_vars: list[EnvVarInput] = Field(default_factory=list, max_length=200)
 
@@ -241,7 +280,7 @@ class InstancePublic(Output):
     agent_version: str | None
     last_seen_at: datetime | None
     hardened_at: datetime | None
-    metrics: dict[str, Any] | None
+    metrics: Metrics | None
     metrics_at: datetime | None
     metrics_stale: bool = Field(description="True when the latest metrics are over 5 minutes old.")
     created_at: datetime
@@ -259,6 +298,55 @@ class LogLine(Output):
 
 class LogLines(Output):
     lines: list[LogLine]
+
+
+class Metrics(Output):
+    """What an agent measured (in heartbeats, or on request): each figure may be null
+    when it could not be read, with the reason in `errors`."""
+
+    cpu_pct: float | None = None
+    mem_pct: float | None = None
+    disk_pct: float | None = None
+    container_count: int | None = None
+    container_health: dict[str, str] = Field(
+        default_factory=dict,
+        description="Each container's health: healthy, unhealthy, starting or none.",
+    )
+    collected_at: str | None = None
+    errors: list[str] = Field(default_factory=list)
+
+
+class Diagnosis(Output):
+    """What an operator checks first on a misbehaving VM, gathered by its agent.
+
+    Each section is as the agent reports it (agent/PROTOCOL.md, `diagnose`); a section
+    the agent could not read holds `{"error": "…"}` instead.
+    """
+
+    agent: dict[str, Any] = Field(default_factory=dict)
+    host: dict[str, Any] = Field(default_factory=dict)
+    docker: dict[str, Any] = Field(default_factory=dict)
+    containers: list[dict[str, Any]] | dict[str, Any] = Field(default_factory=list)
+    disk: dict[str, Any] = Field(default_factory=dict)
+    memory: dict[str, Any] = Field(default_factory=dict)
+    clock: dict[str, Any] = Field(default_factory=dict)
+    gateway: dict[str, Any] = Field(default_factory=dict)
+    recent_errors: list[Any] = Field(default_factory=list)
+
+
+class HardenResult(Output):
+    ok: bool
+    changes: list[str] = Field(
+        description="What this run had to change; empty when nothing had drifted."
+    )
+
+
+class AgentUpgrade(Output):
+    status: Literal["current", "upgrading"] = Field(
+        description="current: the agent already runs the published version; upgrading: it "
+        "is installing it and will reconnect on it."
+    )
+    version: str = Field(description="The published version.")
 
 
 # --- deploys -----------------------------------------------------------------------------

@@ -12,10 +12,20 @@ from functools import lru_cache
 
 from pydantic import BaseModel, Field
 
+from vmkit.errors import VMKitError
+
+
+class MissingSetting(VMKitError):
+    """The function's environment lacks a variable its code needs: a deployment error,
+    raised at cold start (`Settings.require`) rather than in the middle of a request."""
+
+    code = "not_configured"
+    status = 503
+
 
 class Settings(BaseModel):
-    table_name: str = Field(default="vmkit", alias="TABLE_NAME")
-    kms_key_id: str = Field(default="alias/vmkit", alias="KMS_KEY_ID")
+    table_name: str = Field(default="", alias="TABLE_NAME")
+    kms_key_id: str = Field(default="", alias="KMS_KEY_ID")
     apps_domain: str = Field(default="vmkit.app", alias="APPS_DOMAIN")
     # How an environment's hostname becomes a URL: HTTPS via kamal-proxy on AWS; the
     # local stack serves plain HTTP on its router's port.
@@ -52,6 +62,24 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(default=64 * 1024, alias="MAX_BODY_BYTES")
 
     model_config = {"populate_by_name": True, "extra": "ignore", "frozen": True}
+
+    def require(self, *names: str) -> Settings:
+        """Fail now, naming the environment variables, if any of these settings is empty.
+
+        Each function calls this at import for what its code paths need, so a function
+        deployed without one fails its first (cold) start, not a user's request.
+        """
+        missing = [
+            type(self).model_fields[name].alias or name.upper()
+            for name in names
+            if not getattr(self, name)
+        ]
+        if missing:
+            raise MissingSetting(
+                f"this function's environment lacks {', '.join(missing)}; "
+                "set it in template.yaml (or the local stack's parameters)"
+            )
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -51,14 +51,7 @@ def test_an_agent_silent_for_ten_minutes_is_marked_disconnected(tenant, deps):
     instance_id, _ = seed_runtime(deps, tenant.workspace_id, world)
     instance = deps.store.get(Instance, tenant.workspace_id, instance_id)
     stale = (utcnow() - timedelta(minutes=11)).isoformat()
-    deps.store.set_fields(
-        instance,
-        agent_connected=True,
-        connection_id="c1",
-        last_seen_at=stale,
-        gsi3pk="CONNECTED_AGENT",
-        gsi3sk=stale,
-    )
+    deps.store.set_fields(instance, agent_connected=True, connection_id="c1", last_seen_at=stale)
     assert reconcile.sweep(deps)["silent_agents"] == [instance_id]
     after = deps.store.get(Instance, tenant.workspace_id, instance_id)
     assert after.agent_connected is False and after.connection_id is None

@@ -17,7 +17,7 @@ from tests.conftest import TABLE
 from tests.support.api import make_world
 from vmkit.errors import DecryptionFailed
 from vmkit.models import ComputeTarget, Environment
-from vmkit.services import compute_targets, environments
+from vmkit import credentials
 
 CANARY_TOKEN = "hcloud-CANARY-7c1f0d9a2b"
 CANARY_SECRET = "envsecret-CANARY-51e8b2"
@@ -68,9 +68,9 @@ def test_canaries_never_leave_the_sealed_fields(tenant, deps, caplog, capsys):
 
     # ...and yet both can be opened at the point of use
     target = deps.store.get(ComputeTarget, tenant.workspace_id, world.target_id)
-    assert compute_targets.provider_token(deps, target) == CANARY_TOKEN
+    assert credentials.provider_token(deps.sealer, target) == CANARY_TOKEN
     env = deps.store.get(Environment, tenant.workspace_id, world.environment_id)
-    assert environments.env_var_values(deps, env)["STRIPE_KEY"] == CANARY_SECRET
+    assert credentials.env_var_values(deps.sealer, env)["STRIPE_KEY"] == CANARY_SECRET
 
 
 @pytest.fixture

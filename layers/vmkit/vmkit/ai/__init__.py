@@ -1,43 +1,44 @@
 """Onboarding intelligence: scan a repo, generate the files that deploy it.
 
-Heavy SDKs (githubkit, anthropic) are imported only inside the functions that call
-them, so importing this package stays cheap for Lambdas that only scan.
+Names are re-exported lazily (PEP 562): importing one submodule, such as
+`vmkit.ai.scan_result` for the `ScanResult` type a REST route or MCP tool declares,
+must not load the generators, the validators and their dependencies into a cold
+start that only needs the type. Heavy SDKs (githubkit, anthropic) are imported only
+inside the functions that call them.
 """
 
-from vmkit.ai.context import GenerationContext, app_hostname, slugify
-from vmkit.ai.github_files import GitHubRepoFiles
-from vmkit.ai.kamal_validator import (
-    load_kamal_config,
-    validate_kamal_config,
-    validate_kamal_secrets,
-)
-from vmkit.ai.local_init import InitFile, InitResult, init_local
-from vmkit.ai.model_generation import ModelSettings
-from vmkit.ai.onboarding import GenerationReport, GeneratorReport, Onboarding, generate_onboarding
-from vmkit.ai.repo_files import LocalCheckout, RepoFiles
-from vmkit.ai.repo_scanner import scan
-from vmkit.ai.scan_result import ScanResult
-from vmkit.ai.validators import Linters
+from __future__ import annotations
 
-__all__ = [
-    "GenerationContext",
-    "GenerationReport",
-    "GeneratorReport",
-    "GitHubRepoFiles",
-    "InitFile",
-    "InitResult",
-    "Linters",
-    "LocalCheckout",
-    "ModelSettings",
-    "Onboarding",
-    "RepoFiles",
-    "ScanResult",
-    "app_hostname",
-    "generate_onboarding",
-    "init_local",
-    "load_kamal_config",
-    "scan",
-    "slugify",
-    "validate_kamal_config",
-    "validate_kamal_secrets",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "GenerationContext": "context",
+    "app_hostname": "context",
+    "slugify": "context",
+    "GitHubRepoFiles": "github_files",
+    "load_kamal_config": "kamal_validator",
+    "validate_kamal_config": "kamal_validator",
+    "validate_kamal_secrets": "kamal_validator",
+    "InitFile": "local_init",
+    "InitResult": "local_init",
+    "init_local": "local_init",
+    "ModelSettings": "model_generation",
+    "GenerationReport": "onboarding",
+    "GeneratorReport": "onboarding",
+    "Onboarding": "onboarding",
+    "generate_onboarding": "onboarding",
+    "LocalCheckout": "repo_files",
+    "RepoFiles": "repo_files",
+    "scan": "repo_scanner",
+    "ScanResult": "scan_result",
+    "Linters": "validators",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'vmkit.ai' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"vmkit.ai.{_EXPORTS[name]}"), name)

@@ -8,8 +8,8 @@ from vmkit import auth
 from vmkit.auth import Principal
 from vmkit.deps import Deps, get_deps
 from vmkit.errors import Unauthenticated
-from vmkit.ids import id_pattern
 from vmkit.models import Interface
+from vmkit.schemas import CURSOR_CONSTRAINTS, LIMIT_CONSTRAINTS, id_constraints
 from vmkit.services import workspaces
 
 SESSION_COOKIE = "vmkit_session"
@@ -41,19 +41,19 @@ def _principal(request: Request, deps: DepsDep) -> Principal:
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]
 
-Limit = Annotated[int, Query(ge=1, le=100, description="Page size.")]
-Cursor = Annotated[
-    str | None, Query(max_length=2048, description="`next_cursor` of the previous page.")
-]
+Limit = Annotated[int, Query(**LIMIT_CONSTRAINTS)]
+Cursor = Annotated[str | None, Query(**CURSOR_CONSTRAINTS)]
 
 
-def id_path(kind: str, description: str) -> object:
-    return Path(pattern=id_pattern(kind), description=description)
+def _id(kind: str) -> object:
+    return Path(**id_constraints(kind))
 
 
-TargetIdPath = Annotated[str, id_path("compute_target", "Compute target id (`tgt_…`).")]
-RepoIdPath = Annotated[str, id_path("repo", "Repo id (`repo_…`).")]
-EnvironmentIdPath = Annotated[str, id_path("environment", "Environment id (`env_…`).")]
-InstanceIdPath = Annotated[str, id_path("instance", "Instance id (`ins_…`).")]
-DeployIdPath = Annotated[str, id_path("deploy", "Deploy id (`dep_…`).")]
+TargetIdPath = Annotated[str, _id("compute_target")]
+RepoIdPath = Annotated[str, _id("repo")]
+EnvironmentIdPath = Annotated[str, _id("environment")]
+InstanceIdPath = Annotated[str, _id("instance")]
+DeployIdPath = Annotated[str, _id("deploy")]
 KeyIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="API key id.")]
+EnvironmentIdQuery = Annotated[str | None, Query(**id_constraints("environment"))]
+RepoIdQuery = Annotated[str | None, Query(**id_constraints("repo"))]

@@ -16,7 +16,7 @@ def authenticate(deps: Deps, authorization: str) -> Instance | None:
         token_id, secret = auth.parse(token.strip(), auth.AGENT_TOKEN_PREFIX)
     except Unauthenticated:
         return None
-    instance = deps.store.lookup(Instance, f"AGENT#{token_id}")
+    instance = deps.store.lookup(Instance, token_id)
     if (
         instance is None
         or instance.agent_verifier is None

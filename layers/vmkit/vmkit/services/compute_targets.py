@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vmkit import catalog
+from vmkit import catalog, credentials
 from vmkit.auth import Principal
 from vmkit.deps import Deps
 from vmkit.errors import Conflict
@@ -12,9 +12,6 @@ from vmkit.schemas import ComputeTargetCreate, ComputeTargetUpdate
 from vmkit.services import audit
 from vmkit.sshkeys import generate_deploy_key
 from vmkit.store import Page
-
-TOKEN_KIND = "provider_token"  # noqa: S105 (an encryption-context label)
-DEPLOY_KEY_KIND = "deploy_private_key"
 
 
 def _hint(token: str) -> str:
@@ -33,14 +30,15 @@ def create_target(deps: Deps, principal: Principal, data: ComputeTargetCreate) -
         provider=data.provider,
         default_region=region,
     )
-    seal = {"workspace_id": target.workspace_id, "record_id": target.id}
     if data.token:
-        target.token = deps.sealer.seal(data.token, kind=TOKEN_KIND, **seal)
+        target.token = credentials.seal_for_target(
+            deps.sealer, target, credentials.PROVIDER_TOKEN, data.token
+        )
         target.token_hint = _hint(data.token)
     key_pair = generate_deploy_key(f"vmkit-deploy-{target.id}")
     target.deploy_public_key = key_pair.public_openssh
-    target.deploy_private_key = deps.sealer.seal(
-        key_pair.private_openssh, kind=DEPLOY_KEY_KIND, **seal
+    target.deploy_private_key = credentials.seal_for_target(
+        deps.sealer, target, credentials.DEPLOY_KEY, key_pair.private_openssh
     )
     deps.store.create(target)
     audit.record(
@@ -80,8 +78,8 @@ def update_target(
         target.default_region = catalog.check_region(target.provider, data.default_region)
         changed.append("default_region")
     if data.token is not None:
-        target.token = deps.sealer.seal(
-            data.token, workspace_id=target.workspace_id, record_id=target.id, kind=TOKEN_KIND
+        target.token = credentials.seal_for_target(
+            deps.sealer, target, credentials.PROVIDER_TOKEN, data.token
         )
         target.token_hint = _hint(data.token)
         changed.append("token")
@@ -109,23 +107,4 @@ def delete_target(deps: Deps, principal: Principal, target_id: str) -> None:
     deps.store.delete(target)
     audit.record(
         deps, principal, "compute_target.delete", "compute_target", target.id, name=target.name
-    )
-
-
-def provider_token(deps: Deps, target: ComputeTarget) -> str | None:
-    """Decrypt the provider token at the point of use; never store or log the result."""
-    if target.token is None:
-        return None
-    return deps.sealer.open(
-        target.token, workspace_id=target.workspace_id, record_id=target.id, kind=TOKEN_KIND
-    )
-
-
-def deploy_private_key(deps: Deps, target: ComputeTarget) -> str:
-    assert target.deploy_private_key is not None
-    return deps.sealer.open(
-        target.deploy_private_key,
-        workspace_id=target.workspace_id,
-        record_id=target.id,
-        kind=DEPLOY_KEY_KIND,
     )

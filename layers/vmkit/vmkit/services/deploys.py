@@ -8,16 +8,13 @@ the deploy id, so a duplicate start is refused by Step Functions as well.
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
-
-from botocore.exceptions import ClientError
 
 from vmkit import catalog
 from vmkit.auth import Principal
 from vmkit.deps import Deps
-from vmkit.errors import Conflict
+from vmkit.errors import Conflict, InvalidInput, ProviderError
 from vmkit.ids import new_id
 from vmkit.models import (
     ComputeTarget,
@@ -31,6 +28,7 @@ from vmkit.models import (
     OnboardingState,
     Repo,
     Scope,
+    StepRecord,
     utcnow,
 )
 from vmkit.schemas import DeployCreate, DeployPlan, PlannedChange
@@ -53,14 +51,12 @@ def list_deploys(
     if environment_id:
         principal.require_environment(environment_id)
         deps.store.get(Environment, principal.workspace_id, environment_id)
-        deploys = deps.store.children(Deploy, f"ENV#{environment_id}", newest_first=True)
+        deploys = deps.store.children(Deploy, environment_id, newest_first=True)
         return Page(deploys[:limit], None)
     page = deps.store.list(
         Deploy, principal.workspace_id, limit=limit, cursor=cursor, newest_first=True
     )
-    if principal.environment_ids:
-        page.items = [d for d in page.items if d.environment_id in principal.environment_ids]
-    return page
+    return page.keep(lambda d: principal.may_see(d.environment_id))
 
 
 def get_deploy(deps: Deps, principal: Principal, deploy_id: str) -> Deploy:
@@ -123,15 +119,10 @@ def start_deploy(
     deps.store.save(env)  # conditional on the version read: a concurrent start gets 409
     deps.store.create(deploy)
     try:
-        deps.client("stepfunctions").start_execution(
-            stateMachineArn=machine,
-            name=deploy.id,
-            input=json.dumps(_execution_input(deps, deploy)),
-        )
-    except ClientError as exc:
-        _abandon(
-            deps, deploy, env, f"could not start the state machine: {exc.response['Error']['Code']}"
-        )
+        deps.executions.start(machine, deploy.id, _execution_input(deps, deploy))
+    except ProviderError as exc:
+        failure = DeployFailure(step="start", reason=exc.message)
+        finish_deploy(deps, deploy, DeployStatus.failed, failure)
         raise
     audit.record(
         deps,
@@ -143,6 +134,26 @@ def start_deploy(
         ref=deploy.ref,
     )
     return deploy
+
+
+def destroy_environment(
+    deps: Deps, principal: Principal, environment_id: str, *, confirm: str | None = None
+) -> Deploy:
+    """Start the teardown of an environment: its VM, DNS record and Actions secrets.
+
+    `confirm`, when given (MCP requires it, the dashboard asks for it), must be the
+    environment's name, so an agent or a person cannot destroy one by a wrong id.
+    """
+    if confirm is not None:
+        env = _environment_for_change(deps, principal, environment_id, Scope.admin)
+        if confirm != env.name:
+            raise InvalidInput(
+                f"confirm must be the environment's name, '{env.name}'; nothing was destroyed",
+                code="confirmation_mismatch",
+            )
+    return start_deploy(
+        deps, principal, environment_id, DeployCreate(), action=DeployAction.teardown
+    )
 
 
 def _execution_input(deps: Deps, deploy: Deploy) -> dict[str, Any]:
@@ -160,40 +171,73 @@ def _execution_input(deps: Deps, deploy: Deploy) -> dict[str, Any]:
     }
 
 
-def _abandon(deps: Deps, deploy: Deploy, env: Environment, reason: str) -> None:
-    deploy.failure = DeployFailure(step="start", reason=reason)
-    deploy.transition(DeployStatus.failed)
-    deps.store.save(deploy)
-    env.active_deploy_id = None
-    deps.store.save(env)
-
-
 def cancel_deploy(deps: Deps, principal: Principal, deploy_id: str) -> Deploy:
     deploy = get_deploy(deps, principal, deploy_id)
     principal.require(Scope.deploy)
     if deploy.status.terminal:
         raise Conflict(f"deploy {deploy.id} already {deploy.status.value}", code="deploy_ended")
-    if deploy.execution_arn:
-        try:
-            deps.client("stepfunctions").stop_execution(
-                executionArn=deploy.execution_arn,
-                error="Cancelled",
-                cause=f"cancelled by {principal.actor}",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
-                raise
-    deploy.transition(DeployStatus.cancelled)
-    deploy.failure = DeployFailure(
-        step=_current_step(deploy), reason=f"cancelled by {principal.actor}"
+    reason = f"cancelled by {principal.actor}"
+    deploy = finish_deploy(
+        deps,
+        deploy,
+        DeployStatus.cancelled,
+        DeployFailure(step=_current_step(deploy), reason=reason),
+        stop_execution="Cancelled",
     )
-    deps.store.save(deploy)
-    env = deps.store.get(Environment, deploy.workspace_id, deploy.environment_id)
-    if env.active_deploy_id == deploy.id:
-        env.active_deploy_id = None
-        deps.store.save(env)
     audit.record(deps, principal, f"{deploy.action.value}.cancel", "deploy", deploy.id)
     return deploy
+
+
+def finish_deploy(
+    deps: Deps,
+    deploy: Deploy,
+    status: DeployStatus,
+    failure: DeployFailure | None = None,
+    *,
+    stop_execution: str | None = None,
+    step: StepRecord | None = None,
+    url: str | None = None,
+) -> Deploy:
+    """End a deploy: stop its execution if asked (with that error name), record how it
+    ended, and free its environment for the next deploy.
+
+    The one way every deploy ends (its last step, a cancel, the sweeper, a failed
+    start). Races settle on the deploy's version: if something else ended the deploy
+    first (the execution finishing while a cancel is in flight), that ending stands and
+    the environment is still freed, so no deploy is ever left holding one.
+    """
+    if stop_execution and deploy.execution_arn:
+        deps.executions.stop(
+            deploy.execution_arn,
+            error=stop_execution,
+            cause=failure.reason if failure else stop_execution,
+        )
+    while not deploy.status.terminal:
+        deploy.transition(status)
+        deploy.failure = failure or deploy.failure
+        deploy.url = url if url is not None else deploy.url
+        if step is not None:
+            deploy.steps.append(step)
+        try:
+            deps.store.save(deploy)
+        except Conflict:
+            deploy = deps.store.get(Deploy, deploy.workspace_id, deploy.id)
+    release_environment(deps, deploy)
+    return deploy
+
+
+def release_environment(deps: Deps, deploy: Deploy) -> None:
+    """Free the deploy's environment, if this deploy still holds it."""
+    while True:
+        env = deps.store.find(Environment, deploy.workspace_id, deploy.environment_id)
+        if env is None or env.active_deploy_id != deploy.id:
+            return
+        env.active_deploy_id = None
+        try:
+            deps.store.save(env)
+            return
+        except Conflict:
+            continue
 
 
 def _current_step(deploy: Deploy) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from vmkit import catalog
+from vmkit import catalog, credentials
 from vmkit.auth import Principal
 from vmkit.deps import Deps
 from vmkit.errors import Conflict
@@ -13,17 +13,7 @@ from vmkit.ids import new_id
 from vmkit.models import ComputeTarget, Environment, EnvVar, Repo, Scope
 from vmkit.schemas import EnvironmentCreate, EnvironmentUpdate, EnvVarInput, EnvVarsUpdate
 from vmkit.services import audit
-from vmkit.store import Page
-
-
-def env_var_kind(name: str) -> str:
-    # The variable's name is part of the encryption context, so a sealed value cannot
-    # be moved to another variable, even within the same environment.
-    return f"env_var:{name}"
-
-
-def _claim_env_name(repo_id: str, slug: str) -> str:
-    return f"ENVNAME#{repo_id}#{slug}"
+from vmkit.store import Claims, Page
 
 
 def _claim_hostname(deps: Deps, repo: Repo, slug: str, environment_id: str) -> str:
@@ -37,7 +27,7 @@ def _claim_hostname(deps: Deps, repo: Repo, slug: str, environment_id: str) -> s
     suffix = hashlib.sha256(environment_id.encode()).hexdigest()[:4]
     for label in (base, f"{base[: 63 - 5]}-{suffix}"):
         hostname = f"{label}.{domain}"
-        if deps.store.claim(f"HOST#{hostname}", environment_id):
+        if deps.store.claim(Claims.hostname(hostname), environment_id):
             return hostname
     raise Conflict(
         f"no free hostname for {base}; choose another environment name", code="hostname_taken"
@@ -45,19 +35,16 @@ def _claim_hostname(deps: Deps, repo: Repo, slug: str, environment_id: str) -> s
 
 
 def _seal_vars(deps: Deps, env: Environment, inputs: list[EnvVarInput]) -> list[EnvVar]:
-    sealed = []
-    for var in inputs:
-        if var.secret:
-            blob = deps.sealer.seal(
-                var.value,
-                workspace_id=env.workspace_id,
-                record_id=env.id,
-                kind=env_var_kind(var.name),
-            )
-            sealed.append(EnvVar(name=var.name, secret=True, sealed=blob))
-        else:
-            sealed.append(EnvVar(name=var.name, value=var.value))
-    return sealed
+    return [
+        EnvVar(
+            name=var.name,
+            secret=True,
+            sealed=credentials.seal_env_var(deps.sealer, env, var.name, var.value),
+        )
+        if var.secret
+        else EnvVar(name=var.name, value=var.value)
+        for var in inputs
+    ]
 
 
 def create_environment(deps: Deps, principal: Principal, data: EnvironmentCreate) -> Environment:
@@ -70,7 +57,7 @@ def create_environment(deps: Deps, principal: Principal, data: EnvironmentCreate
     if len(names) != len(set(names)):
         raise Conflict("each env var name may appear once", code="duplicate_env_var")
     environment_id = new_id("environment")
-    if not deps.store.claim(_claim_env_name(repo.id, data.name), environment_id):
+    if not deps.store.claim(Claims.environment_name(repo.id, data.name), environment_id):
         raise Conflict(
             f"{repo.full_name} already has an environment named {data.name}", code="already_exists"
         )
@@ -112,13 +99,11 @@ def list_environments(
     principal.require(Scope.read)
     if repo_id:
         deps.store.get(Repo, principal.workspace_id, repo_id)
-        envs = deps.store.children(Environment, f"REPO#{repo_id}")
+        envs = deps.store.children(Environment, repo_id)
         page = Page([e for e in envs if e.workspace_id == principal.workspace_id], None)
     else:
         page = deps.store.list(Environment, principal.workspace_id, limit=limit, cursor=cursor)
-    if principal.environment_ids:
-        page.items = [e for e in page.items if e.id in principal.environment_ids]
-    return page
+    return page.keep(lambda e: principal.may_see(e.id))
 
 
 def get_environment(deps: Deps, principal: Principal, environment_id: str) -> Environment:
@@ -175,22 +160,8 @@ def set_env_vars(
     return env
 
 
-def env_var_values(deps: Deps, env: Environment) -> dict[str, str]:
-    """Decrypted values for a deploy, at the point of use only."""
-    return {
-        v.name: (
-            deps.sealer.open(
-                v.sealed, workspace_id=env.workspace_id, record_id=env.id, kind=env_var_kind(v.name)
-            )
-            if v.secret and v.sealed
-            else v.value or ""
-        )
-        for v in env.env_vars
-    }
-
-
 def forget_environment(deps: Deps, env: Environment) -> None:
     """Delete the record and free its names; the teardown's last step."""
     deps.store.delete(env)
-    deps.store.release(_claim_env_name(env.repo_id, env.slug), env.id)
-    deps.store.release(f"HOST#{env.hostname}", env.id)
+    deps.store.release(Claims.environment_name(env.repo_id, env.slug), env.id)
+    deps.store.release(Claims.hostname(env.hostname), env.id)

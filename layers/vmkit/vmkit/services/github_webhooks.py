@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import json
 import re
-import time
 from typing import Any
 
 from vmkit.deps import Deps
@@ -22,7 +21,8 @@ from vmkit.observability import logger
 from vmkit.secrets import get_secret
 from vmkit.services import waits
 from vmkit.services.onboarding import BRANCH
-from vmkit.store import ConditionFailed
+from vmkit.store import Delivery
+from vmkit.store.runtime import expiry
 
 DELIVERY_TTL_S = 7 * 24 * 3600
 _DEPLOY_ID = re.compile(r"\bdep_[0-9A-HJKMNP-TV-Z]{26}\b")
@@ -41,17 +41,10 @@ def handle(deps: Deps, headers: dict[str, str], body: bytes) -> dict[str, Any]:
     delivery, event = headers.get("x-github-delivery", ""), headers.get("x-github-event", "")
     if not delivery or not event:
         raise InvalidInput("X-GitHub-Delivery and X-GitHub-Event are required")
-    try:
-        deps.store.table.put(
-            {
-                "pk": f"DELIVERY#{delivery}",
-                "sk": "DELIVERY",
-                "event": event,
-                "expires_at": int(time.time()) + DELIVERY_TTL_S,
-            },
-            condition="attribute_not_exists(pk)",
-        )
-    except ConditionFailed:
+    fresh = deps.store.deliveries.claim(
+        Delivery(delivery_id=delivery, event=event, expires_at=expiry(DELIVERY_TTL_S))
+    )
+    if not fresh:
         return {"status": "duplicate", "delivery": delivery}
     try:
         payload = json.loads(body)
@@ -66,8 +59,7 @@ def handle(deps: Deps, headers: dict[str, str], body: bytes) -> dict[str, Any]:
 
 def _repos(deps: Deps, payload: dict[str, Any]) -> list[Repo]:
     repository = payload.get("repository") or {}
-    items, _ = deps.store.table.query(f"GHREPO#{repository.get('id')}", index="gsi1")
-    repos = [Repo.model_validate(deps.store.table.get(i["pk"], i["sk"])) for i in items]
+    repos = deps.store.lookup_all(Repo, str(repository.get("id")))
     return [r for r in repos if r.full_name.lower() == str(repository.get("full_name", "")).lower()]
 
 
@@ -83,7 +75,7 @@ def _pull_request(deps: Deps, payload: dict[str, Any]) -> dict[str, Any]:
     for repo in _repos(deps, payload):
         repo.onboarding = OnboardingState.merged
         deps.store.save(repo)
-        for deploy_id in waits.waiting(deps, f"PRWAIT#{repo.id}"):
+        for deploy_id in deps.store.waits.waiting_for_merge(repo.id):
             if waits.resume(deps, deploy_id, "pr", output={"merged": True}):
                 resumed.append(deploy_id)
     return {"status": "merged", "resumed": resumed}
@@ -92,7 +84,7 @@ def _pull_request(deps: Deps, payload: dict[str, Any]) -> dict[str, Any]:
 def _workflow_run(deps: Deps, payload: dict[str, Any]) -> dict[str, Any]:
     run = payload.get("workflow_run") or {}
     match = _DEPLOY_ID.search(f"{run.get('name', '')} {run.get('display_title', '')}")
-    deploy = deps.store.lookup(Deploy, f"DEPLOY#{match.group(0)}") if match else None
+    deploy = deps.store.lookup(Deploy, match.group(0)) if match else None
     if deploy is None:
         return {"status": "ignored", "event": "workflow_run"}
     repo = deps.store.find(Repo, deploy.workspace_id, deploy.repo_id)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict
 
 from vmkit import agentrpc
 from vmkit.auth import Principal
 from vmkit.deps import Deps
-from vmkit.models import ComputeTarget, Instance, Scope, utcnow
+from vmkit.errors import NotFound
+from vmkit.models import ComputeTarget, Environment, Instance, Scope, utcnow
+from vmkit.schemas import AgentUpgrade, Diagnosis, HardenResult, LogLine, Metrics
 from vmkit.services import audit
 from vmkit.store import Page
 
@@ -17,9 +19,7 @@ def list_instances(
 ) -> Page[Instance]:
     principal.require(Scope.read)
     page = deps.store.list(Instance, principal.workspace_id, limit=limit, cursor=cursor)
-    if principal.environment_ids:
-        page.items = [i for i in page.items if i.environment_id in principal.environment_ids]
-    return page
+    return page.keep(lambda i: principal.may_see(i.environment_id))
 
 
 def get_instance(deps: Deps, principal: Principal, instance_id: str) -> Instance:
@@ -27,6 +27,19 @@ def get_instance(deps: Deps, principal: Principal, instance_id: str) -> Instance
     instance = deps.store.get(Instance, principal.workspace_id, instance_id)
     principal.require_environment(instance.environment_id)
     return instance
+
+
+def instance_of_environment(deps: Deps, principal: Principal, environment_id: str) -> str:
+    """The id of an environment's VM, for callers that name the environment (MCP tools)."""
+    principal.require(Scope.read)
+    principal.require_environment(environment_id)
+    env = deps.store.get(Environment, principal.workspace_id, environment_id)
+    if not env.instance_id:
+        raise NotFound(
+            f"environment {env.name} ({env.id}) has no VM yet; deploy it first",
+            code="no_instance",
+        )
+    return env.instance_id
 
 
 # --- operations through the agent --------------------------------------------------------
@@ -42,7 +55,7 @@ def _live(deps: Deps, principal: Principal, instance_id: str, scope: Scope) -> I
 
 def fetch_logs(
     deps: Deps, principal: Principal, instance_id: str, *, container: str, lines: int = 100
-) -> list[dict]:
+) -> list[LogLine]:
     instance = _live(deps, principal, instance_id, Scope.read)
     result = agentrpc.call(
         deps,
@@ -51,51 +64,49 @@ def fetch_logs(
         {"container": container, "lines": lines},
         timeout_s=CALL_TIMEOUT_S,
     )
-    return result.get("lines", [])
+    return [LogLine.model_validate(line) for line in result.get("lines", [])]
 
 
-def collect_metrics(deps: Deps, principal: Principal, instance_id: str) -> dict[str, Any]:
+def collect_metrics(deps: Deps, principal: Principal, instance_id: str) -> Metrics:
     """Fresh metrics from the agent (heartbeats push them every few minutes anyway)."""
     instance = _live(deps, principal, instance_id, Scope.read)
     metrics = agentrpc.call(deps, instance, "metrics_collect", {}, timeout_s=CALL_TIMEOUT_S)
-    deps.store.set_fields(instance, metrics=metrics, metrics_at=utcnow().isoformat())
-    return metrics
+    deps.store.set_fields(instance, metrics=metrics, metrics_at=utcnow())
+    return Metrics.model_validate(metrics)
 
 
-def diagnose(deps: Deps, principal: Principal, instance_id: str) -> dict[str, Any]:
+def diagnose(deps: Deps, principal: Principal, instance_id: str) -> Diagnosis:
     instance = _live(deps, principal, instance_id, Scope.read)
-    return agentrpc.call(deps, instance, "diagnose", {}, timeout_s=CALL_TIMEOUT_S)
+    report = agentrpc.call(deps, instance, "diagnose", {}, timeout_s=CALL_TIMEOUT_S)
+    return Diagnosis.model_validate(report)
 
 
-def harden(deps: Deps, principal: Principal, instance_id: str) -> dict[str, Any]:
+def harden(deps: Deps, principal: Principal, instance_id: str) -> HardenResult:
     """Harden again (idempotent): repairs drift such as a re-enabled password login."""
     instance = _live(deps, principal, instance_id, Scope.deploy)
     target = deps.store.get(ComputeTarget, instance.workspace_id, instance.compute_target_id)
-    result = agentrpc.call(
-        deps,
-        instance,
-        "harden",
-        {"deploy_public_key": target.deploy_public_key},
-        timeout_s=CALL_TIMEOUT_S,
+    result = HardenResult.model_validate(
+        agentrpc.call(
+            deps,
+            instance,
+            "harden",
+            {"deploy_public_key": target.deploy_public_key},
+            timeout_s=CALL_TIMEOUT_S,
+        )
     )
     audit.record(
-        deps,
-        principal,
-        "instance.harden",
-        "instance",
-        instance.id,
-        changes=result.get("changes", []),
+        deps, principal, "instance.harden", "instance", instance.id, changes=result.changes
     )
     return result
 
 
-def upgrade_agent(deps: Deps, principal: Principal, instance_id: str) -> dict[str, Any]:
+def upgrade_agent(deps: Deps, principal: Principal, instance_id: str) -> AgentUpgrade:
     """Ask the agent to install the published build (sha256-verified) and come back on it."""
     instance = _live(deps, principal, instance_id, Scope.deploy)
-    published = published_agent(deps)
-    if published["version"] == instance.agent_version:
-        return {"status": "current", "version": published["version"]}
-    result = agentrpc.call(deps, instance, "agent_upgrade", published, timeout_s=CALL_TIMEOUT_S)
+    published = deps.artifacts.published()
+    if published.version == instance.agent_version:
+        return AgentUpgrade(status="current", version=published.version)
+    agentrpc.call(deps, instance, "agent_upgrade", asdict(published), timeout_s=CALL_TIMEOUT_S)
     audit.record(
         deps,
         principal,
@@ -103,34 +114,6 @@ def upgrade_agent(deps: Deps, principal: Principal, instance_id: str) -> dict[st
         "instance",
         instance.id,
         from_version=instance.agent_version,
-        to_version=published["version"],
+        to_version=published.version,
     )
-    return {**result, "version": published["version"]}
-
-
-AGENT_KEY = "vmkit-agent.pyz"
-
-
-def publish_agent(
-    s3: Any, bucket: str, artifact: bytes, *, sha256: str, version: str, key: str = AGENT_KEY
-) -> None:
-    """Upload an agent build with the metadata `published_agent` reads back (operators,
-    the local stack and tests all publish through here)."""
-    s3.put_object(
-        Bucket=bucket, Key=key, Body=artifact, Metadata={"sha256": sha256, "version": version}
-    )
-
-
-def published_agent(deps: Deps) -> dict[str, str]:
-    """The agent build in the artifacts bucket: a short-lived download URL and its checksum."""
-    s = deps.settings
-    s3 = deps.client("s3")
-    head = s3.head_object(Bucket=s.agent_bucket, Key=s.agent_key)
-    url = s3.generate_presigned_url(
-        "get_object", Params={"Bucket": s.agent_bucket, "Key": s.agent_key}, ExpiresIn=3600
-    )
-    return {
-        "version": head["Metadata"].get("version", ""),
-        "download_url": url,
-        "checksum_sha256": head["Metadata"]["sha256"],
-    }
+    return AgentUpgrade(status="upgrading", version=published.version)

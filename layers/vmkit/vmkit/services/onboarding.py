@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from vmkit.ai.scan_result import ScanResult
 from vmkit.auth import Principal
 from vmkit.deps import Deps
 from vmkit.errors import NotFound
 from vmkit.models import Environment, OnboardingState, Repo, Scope
-from vmkit.providers import factory
-from vmkit.providers.ports import PullRequest
+from vmkit.ports import PullRequest
 from vmkit.secrets import NotConfigured, get_secret
 from vmkit.services import audit
 
@@ -31,12 +31,12 @@ class OnboardingResult(BaseModel):
     fell_back: bool  # the model's answer was not used
 
 
-def scan_repo(deps: Deps, principal: Principal, repo_id: str) -> dict:
-    from vmkit.ai import scan
+def scan_repo(deps: Deps, principal: Principal, repo_id: str) -> ScanResult:
+    from vmkit.ai.repo_scanner import scan
 
     principal.require(Scope.deploy)
     repo = deps.store.get(Repo, principal.workspace_id, repo_id)
-    forge = factory.forge(deps, repo)
+    forge = deps.forge(repo)
     result = scan(forge.files(repo.default_branch))
     repo.scan = result.model_dump(mode="json")
     deps.store.save(repo)
@@ -49,7 +49,7 @@ def scan_repo(deps: Deps, principal: Principal, repo_id: str) -> dict:
         language=result.language,
         framework=result.framework,
     )
-    return repo.scan
+    return result
 
 
 def onboard_repo(
@@ -62,7 +62,7 @@ def onboard_repo(
 ) -> OnboardingResult:
     principal.require(Scope.deploy)
     repo = deps.store.get(Repo, principal.workspace_id, repo_id)
-    envs = deps.store.children(Environment, f"REPO#{repo.id}")
+    envs = deps.store.children(Environment, repo.id)
     env = (
         next((e for e in envs if e.id == environment_id), None)
         if environment_id
@@ -89,7 +89,7 @@ def open_pull_request(deps: Deps, repo: Repo, env: Environment) -> PullRequest:
 def _propose(deps: Deps, repo: Repo, env: Environment, *, overwrite: bool) -> OnboardingResult:
     from vmkit.ai import GenerationContext, generate_onboarding, scan
 
-    forge = factory.forge(deps, repo)
+    forge = deps.forge(repo)
     files_view = forge.files(repo.default_branch)
     scan_result = scan(files_view)
     ctx = GenerationContext(

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from vmkit import agentrpc, auth
+from vmkit import agentrpc, auth, credentials
 from vmkit.deps import Deps
 from vmkit.errors import AgentUnavailable, Conflict
 from vmkit.ids import new_id
@@ -35,9 +35,9 @@ from vmkit.models import (
     StepRecord,
     utcnow,
 )
-from vmkit.providers import factory
-from vmkit.services import compute_targets, environments, waits
-from vmkit.services.waits import What
+from vmkit.services import environments, waits
+from vmkit.services.deploys import finish_deploy
+from vmkit.store import WaitFor
 
 WORKFLOW_FILE = "vmkit-deploy.yml"
 WORKFLOW_PATH = f".github/workflows/{WORKFLOW_FILE}"
@@ -46,7 +46,7 @@ INSTANCE_LABEL = "vmkit.dev/instance"
 MANAGED_LABEL = "vmkit.dev/managed"
 PR_DEADLINE = timedelta(days=8)
 WAIT_TTL_S = {"pr": 8 * 24 * 3600, "agent": 3600, "harden": 3600, "workflow": 6 * 3600}
-WAIT_STATUS: dict[What, DeployStatus] = {
+WAIT_STATUS: dict[WaitFor, DeployStatus] = {
     "pr": DeployStatus.waiting_for_pr,
     "agent": DeployStatus.waiting_for_agent,
     "harden": DeployStatus.waiting_for_harden,
@@ -91,11 +91,14 @@ class Context:
         self.deploy.steps.append(StepRecord(name=step, status=status, detail=detail))  # type: ignore[arg-type]
         self.deps.store.save(self.deploy)
 
-    def wait(
-        self, step: str, what: What, token: str, detail: str, lookup: str | None = None
-    ) -> None:
+    def wait(self, step: str, what: WaitFor, token: str, detail: str) -> None:
         waits.park(
-            self.deps, self.deploy.id, what, token, ttl_seconds=WAIT_TTL_S[what], lookup=lookup
+            self.deps,
+            self.deploy.id,
+            what,
+            token,
+            ttl_seconds=WAIT_TTL_S[what],
+            repo_id=self.repo.id if what == "pr" else None,
         )
         if what == "pr":  # people take days to review: the sweeper must not give up sooner
             self.deploy.deadline_at = utcnow() + PR_DEADLINE
@@ -120,7 +123,7 @@ def load_context(deps: Deps, step: StepInput) -> dict[str, Any]:
         ctx.record("LoadContext", "succeeded", "tearing down", DeployStatus.running)
         return {"action": ctx.deploy.action.value}
     ref = ctx.deploy.ref or ctx.repo.default_branch
-    ctx.deploy.commit_sha = factory.forge(deps, ctx.repo).default_branch_sha(ref)
+    ctx.deploy.commit_sha = deps.forge(ctx.repo).default_branch_sha(ref)
     ctx.record(
         "LoadContext",
         "succeeded",
@@ -134,7 +137,7 @@ def check_onboarding(deps: Deps, step: StepInput) -> dict[str, Any]:
     """Is the VMKit workflow on the branch being deployed? If not, onboarding comes first."""
     ctx = Context(deps, step)
     ref = ctx.deploy.ref or ctx.repo.default_branch
-    onboarded = factory.forge(deps, ctx.repo).file_exists(WORKFLOW_PATH, ref)
+    onboarded = deps.forge(ctx.repo).file_exists(WORKFLOW_PATH, ref)
     if onboarded and ctx.repo.onboarding not in (
         OnboardingState.merged,
         OnboardingState.already_onboarded,
@@ -156,11 +159,7 @@ def open_onboarding_pr(deps: Deps, step: StepInput) -> None:
     ctx = Context(deps, step)
     assert step.task_token
     ctx.wait(
-        "OpenOnboardingPR",
-        "pr",
-        step.task_token,
-        "waiting for the onboarding PR to be merged",
-        lookup=f"PRWAIT#{ctx.repo.id}",
+        "OpenOnboardingPR", "pr", step.task_token, "waiting for the onboarding PR to be merged"
     )
     pr = onboarding.open_pull_request(deps, ctx.repo, ctx.env)
     ctx.record("OpenOnboardingPR", "waiting", f"merge {pr.url} to continue")
@@ -182,7 +181,7 @@ def destroy_instance(deps: Deps, step: StepInput) -> dict[str, Any]:
 
 def _destroy(deps: Deps, ctx: Context, instance: Instance) -> list[str]:
     """Delete the instance's server(s) and detach it from the environment."""
-    compute = factory.compute_for(deps, ctx.target)
+    compute = deps.compute(ctx.target)
     servers = (
         [instance.provider_server_id]
         if instance.provider_server_id
@@ -191,12 +190,7 @@ def _destroy(deps: Deps, ctx: Context, instance: Instance) -> list[str]:
     for server_id in servers:
         compute.delete_server(server_id)
     deps.store.set_fields(
-        instance,
-        status=InstanceStatus.destroyed.value,
-        agent_connected=False,
-        connection_id=None,
-        gsi3pk=None,
-        gsi3sk=None,
+        instance, status=InstanceStatus.destroyed, agent_connected=False, connection_id=None
     )
     ctx.env.instance_id = None
     deps.store.save(ctx.env)
@@ -228,7 +222,7 @@ def ensure_instance(deps: Deps, step: StepInput) -> dict[str, Any]:
         deps.store.create(instance)
         ctx.env.instance_id = instance.id
         deps.store.save(ctx.env)
-    compute = factory.compute_for(deps, ctx.target)
+    compute = deps.compute(ctx.target)
     # A retried attempt may already have made the server: adopt it (its user data
     # holds the token whose verifier is stored) rather than make a second one.
     existing = compute.find_servers({INSTANCE_LABEL: instance.id})
@@ -237,11 +231,7 @@ def ensure_instance(deps: Deps, step: StepInput) -> dict[str, Any]:
     else:
         issued = auth.issue(auth.AGENT_TOKEN_PREFIX)
         deps.store.set_fields(
-            instance,
-            agent_token_id=issued.key_id,
-            agent_verifier=issued.verifier.model_dump(),
-            gsi1pk=f"AGENT#{issued.key_id}",
-            gsi1sk="#",
+            instance, agent_token_id=issued.key_id, agent_verifier=issued.verifier
         )
         server = compute.create_server(
             name=f"{ctx.repo.slug}-{ctx.env.slug}-{instance.id[-6:].lower()}",
@@ -251,7 +241,7 @@ def ensure_instance(deps: Deps, step: StepInput) -> dict[str, Any]:
             labels={MANAGED_LABEL: "true", INSTANCE_LABEL: instance.id},
         )
     deps.store.set_fields(
-        instance, provider_server_id=server.id, ip=server.ip, status=InstanceStatus.running.value
+        instance, provider_server_id=server.id, ip=server.ip, status=InstanceStatus.running
     )
     ctx.record("EnsureInstance", "succeeded", f"created server {server.id} ({server.ip})")
     return {"provisioned": True}
@@ -259,15 +249,14 @@ def ensure_instance(deps: Deps, step: StepInput) -> dict[str, Any]:
 
 def _user_data(deps: Deps, instance: Instance, agent_token: str) -> str:
     from vmkit import cloudinit
-    from vmkit.services.instances import published_agent
 
-    agent = published_agent(deps)
+    agent = deps.artifacts.published()
     return cloudinit.render_user_data(
         agent_token=agent_token,
         gateway_url=deps.settings.agent_gateway_url,
         instance_id=instance.id,
-        agent_download_url=agent["download_url"],
-        agent_sha256=agent["checksum_sha256"],
+        agent_download_url=agent.download_url,
+        agent_sha256=agent.checksum_sha256,
     )
 
 
@@ -302,7 +291,7 @@ def ensure_dns(deps: Deps, step: StepInput) -> dict[str, Any]:
     ctx = Context(deps, step)
     instance = ctx.instance()
     assert instance and instance.ip
-    factory.dns(deps).upsert_a_record(ctx.env.hostname, instance.ip)
+    deps.dns().upsert_a_record(ctx.env.hostname, instance.ip)
     ctx.record(
         "EnsureDNS", "succeeded", f"{ctx.env.hostname} → {instance.ip}", DeployStatus.running
     )
@@ -312,9 +301,9 @@ def ensure_dns(deps: Deps, step: StepInput) -> dict[str, Any]:
 def ensure_deploy_secrets(deps: Deps, step: StepInput) -> dict[str, Any]:
     """The deploy key and the environment's variables, as Actions secrets and variables."""
     ctx = Context(deps, step)
-    forge = factory.forge(deps, ctx.repo)
-    forge.set_secret(SSH_KEY_SECRET, compute_targets.deploy_private_key(deps, ctx.target))
-    values = environments.env_var_values(deps, ctx.env)
+    forge = deps.forge(ctx.repo)
+    forge.set_secret(SSH_KEY_SECRET, credentials.deploy_private_key(deps.sealer, ctx.target))
+    values = credentials.env_var_values(deps.sealer, ctx.env)
     for var in ctx.env.env_vars:
         if var.secret:
             forge.set_secret(var.name, values[var.name])
@@ -337,7 +326,7 @@ def dispatch_workflow(deps: Deps, step: StepInput) -> None:
     ctx.wait(
         "DispatchWorkflow", "workflow", step.task_token, "GitHub Actions is building and deploying"
     )
-    factory.forge(deps, ctx.repo).dispatch_workflow(
+    deps.forge(ctx.repo).dispatch_workflow(
         WORKFLOW_FILE,
         ctx.deploy.ref or ctx.repo.default_branch,
         {"deploy_id": ctx.deploy.id, "environment": ctx.env.slug, "server_host": instance.ip},
@@ -346,25 +335,32 @@ def dispatch_workflow(deps: Deps, step: StepInput) -> None:
 
 def mark_succeeded(deps: Deps, step: StepInput) -> dict[str, Any]:
     ctx = Context(deps, step)
+    url = None
     if ctx.deploy.action is DeployAction.teardown:
         environments.forget_environment(deps, ctx.env)
-        ctx.deploy.url = None
     else:
-        ctx.deploy.url = deps.settings.apps_url_template.format(hostname=ctx.env.hostname)
-        _release(deps, ctx)
-    ctx.record("Done", "succeeded", ctx.deploy.url, DeployStatus.succeeded)
-    return {"url": ctx.deploy.url}
+        url = deps.settings.apps_url_template.format(hostname=ctx.env.hostname)
+    deploy = finish_deploy(
+        deps,
+        ctx.deploy,
+        DeployStatus.succeeded,
+        step=StepRecord(name="Done", status="succeeded", detail=url),
+        url=url,
+    )
+    return {"url": deploy.url}
 
 
 def mark_failed(deps: Deps, step: StepInput) -> dict[str, Any]:
     """The Catch of every state: record which step failed and why, release the environment."""
     ctx = Context(deps, step)
-    if ctx.deploy.status.terminal:
-        return {}  # cancelled while a step was running: the cancel already said why
-    if ctx.deploy.failure is None:
-        ctx.deploy.failure = _failure(ctx.deploy, step.error or {})
-    _release(deps, ctx)
-    ctx.record(ctx.deploy.failure.step, "failed", ctx.deploy.failure.reason, DeployStatus.failed)
+    failure = ctx.deploy.failure or _failure(ctx.deploy, step.error or {})
+    finish_deploy(  # a deploy cancelled while a step ran keeps the cancel's reason
+        deps,
+        ctx.deploy,
+        DeployStatus.failed,
+        failure,
+        step=StepRecord(name=failure.step, status="failed", detail=failure.reason),
+    )
     return {}
 
 
@@ -395,19 +391,12 @@ TIMEOUT_HINTS = {
 }
 
 
-def _release(deps: Deps, ctx: Context) -> None:
-    """Free the environment for the next deploy."""
-    if ctx.env.active_deploy_id == ctx.deploy.id:
-        ctx.env.active_deploy_id = None
-        deps.store.save(ctx.env)
-
-
 # --- teardown --------------------------------------------------------------------------------
 
 
 def delete_dns(deps: Deps, step: StepInput) -> dict[str, Any]:
     ctx = Context(deps, step)
-    deleted = factory.dns(deps).delete_records(ctx.env.hostname)
+    deleted = deps.dns().delete_records(ctx.env.hostname)
     ctx.record("DeleteDNS", "succeeded", f"{deleted} record(s) for {ctx.env.hostname}")
     return {}
 
@@ -415,7 +404,7 @@ def delete_dns(deps: Deps, step: StepInput) -> dict[str, Any]:
 def delete_deploy_secrets(deps: Deps, step: StepInput) -> dict[str, Any]:
     """Remove what VMKit put in the repo's Actions settings; the repo's files stay."""
     ctx = Context(deps, step)
-    forge = factory.forge(deps, ctx.repo)
+    forge = deps.forge(ctx.repo)
     for name in [SSH_KEY_SECRET, *(v.name for v in ctx.env.env_vars if v.secret)]:
         forge.delete_secret(name)
     ctx.record("DeleteDeploySecrets", "succeeded", "Actions secrets removed")

@@ -11,17 +11,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from vmkit import agentrpc
 from vmkit.deps import Deps
 from vmkit.errors import ProviderError
-from vmkit.models import Deploy, DeployFailure, DeployStatus, Environment, Instance, Repo, utcnow
+from vmkit.models import Deploy, DeployFailure, DeployStatus, Instance, Repo, utcnow
 from vmkit.observability import logger
-from vmkit.providers import factory
+from vmkit.services.deploys import finish_deploy
 from vmkit.services.github_webhooks import record_run
 from vmkit.services.orchestration import WORKFLOW_FILE
-from vmkit.store.keys import ACTIVE_DEPLOY, CONNECTED_AGENT
 
 WEBHOOK_GRACE = timedelta(minutes=5)
 AGENT_SILENCE = timedelta(minutes=10)  # heartbeats come every 4 minutes
@@ -30,7 +27,7 @@ AGENT_SILENCE = timedelta(minutes=10)  # heartbeats come every 4 minutes
 def sweep(deps: Deps) -> dict[str, Any]:
     now = utcnow()
     overdue, asked = [], []
-    for deploy in deps.store.sweep(Deploy, ACTIVE_DEPLOY):
+    for deploy in deps.store.sweep(Deploy):
         if deploy.status.terminal:
             continue
         if deploy.deadline_at and deploy.deadline_at < now:
@@ -43,9 +40,7 @@ def sweep(deps: Deps) -> dict[str, Any]:
         ):
             asked.append(deploy.id)
     silent = []
-    for instance in deps.store.sweep(
-        Instance, CONNECTED_AGENT, older_than=(now - AGENT_SILENCE).isoformat()
-    ):
+    for instance in deps.store.sweep(Instance, older_than=(now - AGENT_SILENCE).isoformat()):
         agentrpc.mark_gone(deps, instance)
         silent.append(instance.id)
     return {"overdue_deploys": overdue, "runs_reconciled": asked, "silent_agents": silent}
@@ -53,31 +48,16 @@ def sweep(deps: Deps) -> dict[str, Any]:
 
 def _fail_overdue(deps: Deps, deploy: Deploy) -> None:
     step = deploy.steps[-1].name if deploy.steps else "queued"
-    if deploy.execution_arn:
-        try:
-            deps.client("stepfunctions").stop_execution(
-                executionArn=deploy.execution_arn,
-                error="DeadlineExceeded",
-                cause=f"stuck at {step}",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
-                raise
-    deploy.failure = DeployFailure(
+    failure = DeployFailure(
         step=step, reason=f"did not finish before its deadline (stuck at {step})"
     )
-    deploy.transition(DeployStatus.failed)
-    deps.store.save(deploy)
-    env = deps.store.find(Environment, deploy.workspace_id, deploy.environment_id)
-    if env and env.active_deploy_id == deploy.id:
-        env.active_deploy_id = None
-        deps.store.save(env)
+    finish_deploy(deps, deploy, DeployStatus.failed, failure, stop_execution="DeadlineExceeded")
 
 
 def _ask_github(deps: Deps, deploy: Deploy) -> bool:
     repo = deps.store.get(Repo, deploy.workspace_id, deploy.repo_id)
     try:
-        run = factory.forge(deps, repo).find_run(WORKFLOW_FILE, deploy.id)
+        run = deps.forge(repo).find_run(WORKFLOW_FILE, deploy.id)
     except ProviderError as exc:
         logger.warning(
             "could not ask GitHub about a run",

@@ -9,11 +9,7 @@ from vmkit.ids import new_id, slugify
 from vmkit.models import Environment, Repo, Scope
 from vmkit.schemas import RepoCreate
 from vmkit.services import audit
-from vmkit.store import Page
-
-
-def _claim_name(repo_full_name: str, workspace_id: str) -> str:
-    return f"REPO#{workspace_id}#{repo_full_name.lower()}"
+from vmkit.store import Claims, Page
 
 
 def connect_repo(deps: Deps, principal: Principal, data: RepoCreate) -> Repo:
@@ -28,7 +24,7 @@ def connect_repo(deps: Deps, principal: Principal, data: RepoCreate) -> Repo:
         installation_id=data.installation_id,
         default_branch=data.default_branch,
     )
-    if not deps.store.claim(_claim_name(data.full_name, principal.workspace_id), repo.id):
+    if not deps.store.claim(Claims.repo(principal.workspace_id, data.full_name), repo.id):
         raise Conflict(
             f"{data.full_name} is already connected to this workspace", code="already_exists"
         )
@@ -52,7 +48,7 @@ def get_repo(deps: Deps, principal: Principal, repo_id: str) -> Repo:
 def disconnect_repo(deps: Deps, principal: Principal, repo_id: str) -> None:
     principal.require(Scope.admin)
     repo = deps.store.get(Repo, principal.workspace_id, repo_id)
-    environments = deps.store.children(Environment, f"REPO#{repo.id}")
+    environments = deps.store.children(Environment, repo.id)
     if environments:
         raise Conflict(
             f"repo {repo.full_name} still has environments "
@@ -60,5 +56,5 @@ def disconnect_repo(deps: Deps, principal: Principal, repo_id: str) -> None:
             code="in_use",
         )
     deps.store.delete(repo)
-    deps.store.release(_claim_name(repo.full_name, repo.workspace_id), repo.id)
+    deps.store.release(Claims.repo(repo.workspace_id, repo.full_name), repo.id)
     audit.record(deps, principal, "repo.disconnect", "repo", repo.id, full_name=repo.full_name)

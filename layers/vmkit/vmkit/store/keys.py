@@ -4,14 +4,15 @@ Base table: pk `WS#{workspace}`, sk `{KIND}#{id}` — everything a workspace own
 caller can only ever address rows of its own workspace (isolation by key).
 GSI1 `lookup`: find a row by a globally unique handle without knowing its workspace
   (`KEY#{api key id}`, `SESSION#{id}`, `AGENT#{agent token id}`, `DEPLOY#{id}`,
-  `GHREPO#{github repo id}`, `GHUSER#{github user id}`).
+  `GHREPO#{github repo id}`, `GHUSER#{github user id}`, `PRWAIT#{repo id}`).
 GSI2 `parent`: children of a parent (`REPO#{id}` → environments, `ENV#{id}` → deploys,
   `USER#{id}` → memberships).
 GSI3 `sweep`: sparse, for the scheduled sweepers (`ACTIVE_DEPLOY` by deadline,
   `CONNECTED_AGENT` by last seen).
 Global rows outside workspaces: `USER#{id}`, `CONN#{connection id}`,
 `WAIT#{deploy}` / `{what}` (task tokens), `DELIVERY#{id}` (webhook dedupe), `CALL#{id}`
-(agent RPC replies). Rows that should expire carry `expires_at` (the TTL attribute).
+(agent RPC replies, with `CHUNK#{n}` rows for chunked ones), `CLAIM#{name}` (globally
+unique names). Rows that should expire carry `expires_at` (the TTL attribute).
 """
 
 from __future__ import annotations
@@ -30,8 +31,18 @@ from vmkit.models import (
 )
 
 LOOKUP, PARENT, SWEEP = "gsi1", "gsi2", "gsi3"
-ACTIVE_DEPLOY = "ACTIVE_DEPLOY"
-CONNECTED_AGENT = "CONNECTED_AGENT"
+INDEX_ATTRIBUTES = ("gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk")
+
+# What each kind is found by in the lookup index, its parent, and its sweep group.
+_LOOKUP_PREFIX: dict[type[Record], str] = {
+    ApiKey: "KEY",
+    Session: "SESSION",
+    Instance: "AGENT",  # by agent token id
+    Deploy: "DEPLOY",
+    Repo: "GHREPO",  # by GitHub's repo id
+}
+_PARENT_PREFIX: dict[type[Record], str] = {Environment: "REPO", Deploy: "ENV"}
+SWEEP_GROUP: dict[type[Record], str] = {Deploy: "ACTIVE_DEPLOY", Instance: "CONNECTED_AGENT"}
 
 
 def workspace_pk(workspace_id: str) -> str:
@@ -46,39 +57,97 @@ def user_pk(user_id: str) -> str:
     return f"USER#{user_id}"
 
 
+def github_user_handle(github_id: int) -> str:
+    return f"GHUSER#{github_id}"
+
+
+def lookup_handle(cls: type[Record], handle_id: str | int) -> str:
+    return f"{_LOOKUP_PREFIX[cls]}#{handle_id}"
+
+
+def parent_key(cls: type[Record], parent_id: str) -> str:
+    return f"{_PARENT_PREFIX[cls]}#{parent_id}"
+
+
+def connection_key(connection_id: str) -> tuple[str, str]:
+    return f"CONN#{connection_id}", "CONN"
+
+
+def call_key(call_id: str) -> tuple[str, str]:
+    return f"CALL#{call_id}", "CALL"
+
+
+def call_chunk_sk(index: int) -> str:
+    return f"CHUNK#{index:05d}"
+
+
+CALL_CHUNK_PREFIX = "CHUNK#"
+
+
+def wait_key(deploy_id: str, what: str) -> tuple[str, str]:
+    return f"WAIT#{deploy_id}", what
+
+
+def pr_wait_handle(repo_id: str) -> str:
+    return f"PRWAIT#{repo_id}"
+
+
+def delivery_key(delivery_id: str) -> tuple[str, str]:
+    return f"DELIVERY#{delivery_id}", "DELIVERY"
+
+
+def claim_key(name: str) -> tuple[str, str]:
+    return f"CLAIM#{name}", "CLAIM"
+
+
+class Claims:
+    """Names that must be unique beyond one record, and who holds each."""
+
+    @staticmethod
+    def repo(workspace_id: str, full_name: str) -> str:
+        return f"REPO#{workspace_id}#{full_name.lower()}"
+
+    @staticmethod
+    def environment_name(repo_id: str, slug: str) -> str:
+        return f"ENVNAME#{repo_id}#{slug}"
+
+    @staticmethod
+    def hostname(hostname: str) -> str:
+        return f"HOST#{hostname}"
+
+
 def index_attributes(record: Record) -> dict[str, Any]:
     """The GSI attributes a record carries; absent attributes keep the sparse indexes small."""
     attrs: dict[str, Any] = {}
 
-    def lookup(handle: str) -> None:
-        attrs.update(gsi1pk=handle, gsi1sk="#")
+    def lookup(handle_id: str | int) -> None:
+        attrs.update(gsi1pk=lookup_handle(type(record), handle_id), gsi1sk="#")
 
-    def parent(parent_key: str, child_key: str) -> None:
-        attrs.update(gsi2pk=parent_key, gsi2sk=child_key)
+    def parent(parent_id: str) -> None:
+        attrs.update(
+            gsi2pk=parent_key(type(record), parent_id), gsi2sk=record_sk(record.kind, record.id)
+        )
 
-    def sweep(group: str, order: str) -> None:
-        attrs.update(gsi3pk=group, gsi3sk=order)
+    def sweep(order: str) -> None:
+        attrs.update(gsi3pk=SWEEP_GROUP[type(record)], gsi3sk=order)
 
     match record:
-        case ApiKey():
-            lookup(f"KEY#{record.id}")
-        case Session():
-            lookup(f"SESSION#{record.id}")
+        case ApiKey() | Session():
+            lookup(record.id)
         case Member():
-            parent(user_pk(record.id), workspace_pk(record.workspace_id))
+            attrs.update(gsi2pk=user_pk(record.id), gsi2sk=workspace_pk(record.workspace_id))
         case Repo() if record.github_repo_id is not None:
-            lookup(f"GHREPO#{record.github_repo_id}")
+            lookup(record.github_repo_id)
         case Environment():
-            parent(f"REPO#{record.repo_id}", record_sk("ENV", record.id))
+            parent(record.repo_id)
         case Instance():
             if record.agent_token_id:
-                lookup(f"AGENT#{record.agent_token_id}")
+                lookup(record.agent_token_id)
             if record.agent_connected and record.last_seen_at:
-                sweep(CONNECTED_AGENT, record.last_seen_at.isoformat())
+                sweep(record.last_seen_at.isoformat())
         case Deploy():
-            lookup(f"DEPLOY#{record.id}")
-            parent(f"ENV#{record.environment_id}", record_sk("DEPLOY", record.id))
+            lookup(record.id)
+            parent(record.environment_id)
             if not record.status.terminal:
-                deadline = record.deadline_at or record.created_at
-                sweep(ACTIVE_DEPLOY, deadline.isoformat())
+                sweep((record.deadline_at or record.created_at).isoformat())
     return attrs

@@ -9,23 +9,33 @@ read, which is how races (two deploys, two webhooks) are settled.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from vmkit.errors import Conflict, NotFound
 from vmkit.models import Member, Record, User, utcnow
 from vmkit.store.keys import (
+    INDEX_ATTRIBUTES,
     LOOKUP,
     PARENT,
     SWEEP,
+    SWEEP_GROUP,
+    claim_key,
+    github_user_handle,
     index_attributes,
+    lookup_handle,
+    parent_key,
     record_sk,
     user_pk,
     workspace_pk,
 )
+from vmkit.store.runtime import AgentCalls, Connections, Deliveries, Waits
 from vmkit.store.table import ConditionFailed, Table, decode_cursor, encode_cursor
 
 R = TypeVar("R", bound=Record)
+T = TypeVar("T")
+U = TypeVar("U")
 
 _KIND_LABEL = {
     "WORKSPACE": "workspace",
@@ -46,14 +56,25 @@ def label(cls: type[Record]) -> str:
 
 
 @dataclass
-class Page(Generic[R]):
-    items: list[R]
+class Page(Generic[T]):
+    items: list[T]
     next_cursor: str | None
+
+    def map(self, convert: Callable[[T], U]) -> Page[U]:
+        """The same page with each item converted (records to their public models)."""
+        return Page([convert(item) for item in self.items], self.next_cursor)
+
+    def keep(self, wanted: Callable[[T], bool]) -> Page[T]:
+        return Page([item for item in self.items if wanted(item)], self.next_cursor)
 
 
 class Store:
     def __init__(self, table: Table):
         self.table = table
+        self.connections = Connections(table)
+        self.calls = AgentCalls(table)
+        self.waits = Waits(table)
+        self.deliveries = Deliveries(table)
 
     # --- records of a workspace --------------------------------------------------
 
@@ -95,27 +116,43 @@ class Store:
             ) from exc
         return record
 
-    def set_fields(self, record: Record, **fields: Any) -> None:
-        """Set bookkeeping attributes (last used, last seen) without a version bump.
+    def set_fields(self, record: R, **fields: Any) -> R:
+        """Set bookkeeping attributes (last seen, connection) without a version bump.
 
         For facts that any writer may refresh at any time; never for state that a
-        conditional `save` protects.
+        conditional `save` protects. The index attributes the new values imply (an
+        agent leaving the connected-agents sweep, say) are derived here, as for
+        `save`, and `record` is updated in place. A None value removes the attribute.
         """
-        names = {f"#f{i}": name for i, name in enumerate(fields)}
-        values = {f":v{i}": value for i, value in enumerate(fields.values()) if value is not None}
-        sets = [f"#f{i} = :v{i}" for i in range(len(fields)) if f":v{i}" in values]
-        removes = [f"#f{i}" for i in range(len(fields)) if f":v{i}" not in values]  # None clears
+        unknown = set(fields) - set(type(record).model_fields)
+        if unknown:  # index attributes are derived, never set by callers
+            raise TypeError(f"{type(record).__name__} has no field {', '.join(sorted(unknown))}")
+        updated = type(record).model_validate({**record.model_dump(), **fields})
+        stored = updated.model_dump(mode="json")  # each value exactly as `save` stores it
+        before, after = index_attributes(record), index_attributes(updated)
+        changes = {name: stored[name] for name in fields}
+        changes |= {
+            name: after.get(name)
+            for name in INDEX_ATTRIBUTES
+            if before.get(name) != after.get(name)
+        }
+        names = {f"#f{i}": name for i, name in enumerate(changes)}
+        values = {f":v{i}": value for i, value in enumerate(changes.values()) if value is not None}
+        sets = [f"#f{i} = :v{i}" for i in range(len(changes)) if f":v{i}" in values]
+        removes = [f"#f{i}" for i in range(len(changes)) if f":v{i}" not in values]
         clauses = [f"SET {', '.join(sets)}"] if sets else []
         clauses += [f"REMOVE {', '.join(removes)}"] if removes else []
-        update = " ".join(clauses)
         self.table.update(
             workspace_pk(record.workspace_id),
             record_sk(record.kind, record.id),
-            update=update,
+            update=" ".join(clauses),
             condition="attribute_exists(pk)",
             names=names,
             values=values or None,
         )
+        for name in fields:
+            setattr(record, name, getattr(updated, name))
+        return record
 
     def delete(self, record: Record) -> None:
         self.table.delete(workspace_pk(record.workspace_id), record_sk(record.kind, record.id))
@@ -151,14 +188,16 @@ class Store:
             cursor = page.next_cursor
 
     def claim(self, name: str, owner: str) -> bool:
-        """Take a globally unique name (a hostname, a repo in a workspace) for `owner`.
+        """Take a globally unique name (`keys.Claims`: a hostname, a repo in a workspace)
+        for `owner`.
 
         Returns False if someone else holds it; claiming again for the same owner is a
         no-op, so a retried request does not lock itself out.
         """
+        pk, sk = claim_key(name)
         try:
             self.table.put(
-                {"pk": f"CLAIM#{name}", "sk": "CLAIM", "owner": owner},
+                {"pk": pk, "sk": sk, "owner": owner},
                 condition="attribute_not_exists(pk) OR #o = :o",
                 names={"#o": "owner"},
                 values={":o": owner},
@@ -170,33 +209,40 @@ class Store:
     def release(self, name: str, owner: str) -> None:
         with contextlib.suppress(ConditionFailed):
             self.table.delete(
-                f"CLAIM#{name}",
-                "CLAIM",
-                condition="#o = :o",
-                names={"#o": "owner"},
-                values={":o": owner},
+                *claim_key(name), condition="#o = :o", names={"#o": "owner"}, values={":o": owner}
             )
 
-    def children(self, cls: type[R], parent_key: str, *, newest_first: bool = False) -> list[R]:
-        """Children by the `parent` index (environments of a repo, deploys of an environment)."""
+    def children(self, cls: type[R], parent_id: str, *, newest_first: bool = False) -> list[R]:
+        """Children by the `parent` index: environments of a repo, deploys of an environment."""
         items, _ = self.table.query(
-            parent_key, sk_prefix=f"{cls.kind}#", index=PARENT, newest_first=newest_first
+            parent_key(cls, parent_id),
+            sk_prefix=f"{cls.kind}#",
+            index=PARENT,
+            newest_first=newest_first,
         )
         return [cls.model_validate(i) for i in items]
 
-    def lookup(self, cls: type[R], handle: str) -> R | None:
-        """Find a record by a global handle (`KEY#…`, `DEPLOY#…`) without its workspace.
+    def lookup(self, cls: type[R], handle_id: str | int) -> R | None:
+        """Find a record by its global handle without its workspace: an API key or a
+        session by id, an instance by agent token id, a deploy by id.
 
         The index projects keys only and is eventually consistent, so the row itself
         is read again, consistently, from the base table.
         """
-        items, _ = self.table.query(handle, index=LOOKUP, limit=1)
-        item = self.table.get(items[0]["pk"], items[0]["sk"]) if items else None
-        return cls.model_validate(item) if item else None
+        found = self.lookup_all(cls, handle_id, limit=1)
+        return found[0] if found else None
 
-    def sweep(self, cls: type[R], group: str, *, older_than: str | None = None) -> list[R]:
-        """Rows of a sweep group, those whose order key (a timestamp) is before `older_than`."""
-        items, _ = self.table.query(group, index=SWEEP)
+    def lookup_all(
+        self, cls: type[R], handle_id: str | int, *, limit: int | None = None
+    ) -> list[R]:
+        """Every record with this handle (a GitHub repo connected by several workspaces)."""
+        items, _ = self.table.query(lookup_handle(cls, handle_id), index=LOOKUP, limit=limit)
+        rows = [self.table.get(i["pk"], i["sk"]) for i in items]
+        return [cls.model_validate(row) for row in rows if row]
+
+    def sweep(self, cls: type[R], *, older_than: str | None = None) -> list[R]:
+        """Rows of the kind's sweep group whose order key (a timestamp) is before `older_than`."""
+        items, _ = self.table.query(SWEEP_GROUP[cls], index=SWEEP)
         return [
             cls.model_validate(i)
             for i in items
@@ -210,7 +256,7 @@ class Store:
         return User.model_validate(item) if item else None
 
     def find_user_by_github_id(self, github_id: int) -> User | None:
-        items, _ = self.table.query(f"GHUSER#{github_id}", index=LOOKUP, limit=1)
+        items, _ = self.table.query(github_user_handle(github_id), index=LOOKUP, limit=1)
         item = self.table.get(items[0]["pk"], items[0]["sk"]) if items else None
         return User.model_validate(item) if item else None
 
@@ -221,7 +267,7 @@ class Store:
             **user.model_dump(mode="json"),
         }
         if user.github_id is not None:
-            item.update(gsi1pk=f"GHUSER#{user.github_id}", gsi1sk="#")
+            item.update(gsi1pk=github_user_handle(user.github_id), gsi1sk="#")
         self.table.put(item, condition="attribute_not_exists(pk)")
         return user
 

@@ -1,42 +1,21 @@
-"""What every tool shares: argument types with their constraints, and the caller.
+"""What every tool shares: the caller and the hints on what a tool changes.
 
-Argument types carry a description and the constraint a caller must meet (an id's
-prefix and shape, a range), so both land in the tool's JSON schema and a wrong
-argument is refused before any service runs.
+Argument types (ids, limits, cursors) come from `vmkit.schemas`, where REST's are
+defined too: each carries its description and constraint, so both land in the tool's
+JSON schema and a wrong argument is refused before any service runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 from mcp.types import ToolAnnotations
-from pydantic import Field
 
 from vmkit.auth import Principal
 from vmkit.deps import Deps, get_deps
-from vmkit.ids import PREFIXES, id_pattern
 from vmkit.mcp.auth import current_principal
-
-
-def _id(kind: str) -> object:
-    what = kind.replace("_", " ").capitalize()
-    return Field(
-        pattern=id_pattern(kind),
-        description=f"{what} id: '{PREFIXES[kind]}_' followed by 26 characters.",
-    )
-
-
-EnvironmentId = Annotated[str, _id("environment")]
-RepoId = Annotated[str, _id("repo")]
-TargetId = Annotated[str, _id("compute_target")]
-DeployId = Annotated[str, _id("deploy")]
-Limit = Annotated[int, Field(ge=1, le=100, description="Page size, 1 to 100.")]
-Cursor = Annotated[
-    str | None,
-    Field(max_length=2048, description="next_cursor of the previous page, to get the next one."),
-]
 
 # Hints a client may use to decide, for instance, which calls need the user's consent.
 READS = ToolAnnotations(read_only_hint=True, open_world_hint=False)

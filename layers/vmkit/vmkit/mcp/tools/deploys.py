@@ -6,19 +6,9 @@ from typing import Annotated
 
 from pydantic import Field
 
-from vmkit.errors import InvalidInput
-from vmkit.mcp.tools.common import (
-    CHANGES,
-    DESTROYS,
-    READS,
-    DeployId,
-    EnvironmentId,
-    ToolSpec,
-    caller,
-)
-from vmkit.models import DeployAction
-from vmkit.schemas import DeployCreate, DeployPlan, DeployPublic, Output
-from vmkit.services import deploys, environments
+from vmkit.mcp.tools.common import CHANGES, DESTROYS, READS, ToolSpec, caller
+from vmkit.schemas import DeployCreate, DeployId, DeployPlan, DeployPublic, EnvironmentId, Output
+from vmkit.services import deploys
 
 
 class DeployResult(Output):
@@ -110,15 +100,7 @@ def destroy_environment(
     disappears from list_environments. Needs the admin scope.
     """
     c = caller()
-    env = environments.get_environment(c.deps, c.principal, environment_id)
-    if confirm != env.name:
-        raise InvalidInput(
-            f"confirm must be the environment's name, '{env.name}'; nothing was destroyed",
-            code="confirmation_mismatch",
-        )
-    teardown = deploys.start_deploy(
-        c.deps, c.principal, environment_id, DeployCreate(), action=DeployAction.teardown
-    )
+    teardown = deploys.destroy_environment(c.deps, c.principal, environment_id, confirm=confirm)
     return DeployPublic.model_validate(teardown)
 
 

@@ -7,47 +7,26 @@ its first deploy.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from pydantic import Field
-
-from vmkit.errors import NotFound
-from vmkit.mcp.tools.common import (
-    READS,
-    REPEATABLE_CHANGES,
-    Caller,
+from vmkit.mcp.tools.common import READS, REPEATABLE_CHANGES, Caller, ToolSpec, caller
+from vmkit.schemas import (
+    AgentUpgrade,
+    ContainerName,
+    Diagnosis,
     EnvironmentId,
-    ToolSpec,
-    caller,
+    HardenResult,
+    LogLineCount,
+    LogLines,
+    Metrics,
 )
-from vmkit.schemas import LogLines
-from vmkit.services import environments, instances
-
-ContainerName = Annotated[
-    str,
-    Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$",
-        description="Container name, as listed in get_metrics' container_health.",
-    ),
-]
+from vmkit.services import instances
 
 
 def _instance_id(c: Caller, environment_id: str) -> str:
-    env = environments.get_environment(c.deps, c.principal, environment_id)
-    if not env.instance_id:
-        raise NotFound(
-            f"environment {env.name} ({env.id}) has no VM yet; deploy it first (deploy tool)",
-            code="no_instance",
-        )
-    return env.instance_id
+    return instances.instance_of_environment(c.deps, c.principal, environment_id)
 
 
 def get_logs(
-    environment_id: EnvironmentId,
-    container: ContainerName,
-    lines: Annotated[
-        int, Field(ge=1, le=5000, description="How many of the latest lines, 1 to 5000.")
-    ] = 100,
+    environment_id: EnvironmentId, container: ContainerName, lines: LogLineCount = 100
 ) -> LogLines:
     """The latest output lines of one container on the environment's VM, oldest first.
 
@@ -64,7 +43,7 @@ def get_logs(
     return LogLines(lines=lines_read)
 
 
-def get_metrics(environment_id: EnvironmentId) -> dict[str, Any]:
+def get_metrics(environment_id: EnvironmentId) -> Metrics:
     """Fresh resource use of the environment's VM, measured now by its agent.
 
     Returns cpu_pct, mem_pct, disk_pct, container_count, container_health (each
@@ -77,7 +56,7 @@ def get_metrics(environment_id: EnvironmentId) -> dict[str, Any]:
     return instances.collect_metrics(c.deps, c.principal, _instance_id(c, environment_id))
 
 
-def diagnose(environment_id: EnvironmentId) -> dict[str, Any]:
+def diagnose(environment_id: EnvironmentId) -> Diagnosis:
     """Everything an operator checks first on a misbehaving VM, in one call.
 
     Reports the agent (version, uptime, recent errors), Docker's status, every
@@ -91,7 +70,7 @@ def diagnose(environment_id: EnvironmentId) -> dict[str, Any]:
     return instances.diagnose(c.deps, c.principal, _instance_id(c, environment_id))
 
 
-def harden_vm(environment_id: EnvironmentId) -> dict[str, Any]:
+def harden_vm(environment_id: EnvironmentId) -> HardenResult:
     """Apply VMKit's hardening to the environment's VM again.
 
     Ensures the kamal user with the deploy key, sshd with no root login and no
@@ -104,7 +83,7 @@ def harden_vm(environment_id: EnvironmentId) -> dict[str, Any]:
     return instances.harden(c.deps, c.principal, _instance_id(c, environment_id))
 
 
-def upgrade_agent(environment_id: EnvironmentId) -> dict[str, Any]:
+def upgrade_agent(environment_id: EnvironmentId) -> AgentUpgrade:
     """Upgrade the VMKit agent on the environment's VM to the published version.
 
     The agent downloads the new build, checks its sha256, replaces itself and

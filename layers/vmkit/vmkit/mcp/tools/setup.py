@@ -2,33 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field
 
 from vmkit import catalog
-from vmkit.mcp.tools.common import (
-    CHANGES,
-    READS,
-    REPEATABLE_CHANGES,
-    Cursor,
-    EnvironmentId,
-    Limit,
-    RepoId,
-    TargetId,
-    ToolSpec,
-    caller,
-)
+from vmkit.ai.scan_result import ScanResult
+from vmkit.mcp.tools.common import CHANGES, READS, REPEATABLE_CHANGES, ToolSpec, caller
 from vmkit.schemas import (
     ComputeTargetPublic,
+    Cursor,
     EnvironmentCreate,
+    EnvironmentId,
     EnvironmentPublic,
     EnvSlug,
     EnvVarInput,
     EnvVarName,
     EnvVarsUpdate,
+    Limit,
     ListOf,
+    RepoId,
     RepoPublic,
+    TargetId,
 )
 from vmkit.services import compute_targets, environments, onboarding, repos
 from vmkit.services.onboarding import OnboardingResult
@@ -51,10 +46,7 @@ def list_compute_targets(limit: Limit = 50, cursor: Cursor = None) -> ListOf[Com
     """
     c = caller()
     page = compute_targets.list_targets(c.deps, c.principal, limit=limit, cursor=cursor)
-    return ListOf[ComputeTargetPublic](
-        items=[ComputeTargetPublic.model_validate(t) for t in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return ListOf[ComputeTargetPublic].of(page.map(ComputeTargetPublic.model_validate))
 
 
 def list_repos(limit: Limit = 50, cursor: Cursor = None) -> ListOf[RepoPublic]:
@@ -69,12 +61,10 @@ def list_repos(limit: Limit = 50, cursor: Cursor = None) -> ListOf[RepoPublic]:
     """
     c = caller()
     page = repos.list_repos(c.deps, c.principal, limit=limit, cursor=cursor)
-    return ListOf[RepoPublic](
-        items=[RepoPublic.model_validate(r) for r in page.items], next_cursor=page.next_cursor
-    )
+    return ListOf[RepoPublic].of(page.map(RepoPublic.model_validate))
 
 
-def scan_repo(repo_id: RepoId) -> dict[str, Any]:
+def scan_repo(repo_id: RepoId) -> ScanResult:
     """Read a connected repo through the GitHub App and report how VMKit would deploy it.
 
     Use it to learn what VMKit found before creating an environment or onboarding:
@@ -133,7 +123,7 @@ def create_environment(
             description=f"VM size; for hetzner: {HETZNER_SIZES}. An unknown size is refused "
             "with the list of valid ones.",
         ),
-    ] = "cax11",
+    ] = catalog.DEFAULT_SERVER_TYPE,
     region: Annotated[
         str | None,
         Field(max_length=32, description="Region such as fsn1; the target's default if omitted."),
@@ -213,9 +203,8 @@ def list_environments(
         c.deps, c.principal, repo_id=repo_id, limit=limit, cursor=cursor
     )
     url_template = c.deps.settings.apps_url_template
-    return ListOf[EnvironmentPublic](
-        items=[EnvironmentPublic.from_record(e, url_template) for e in page.items],
-        next_cursor=page.next_cursor,
+    return ListOf[EnvironmentPublic].of(
+        page.map(lambda e: EnvironmentPublic.from_record(e, url_template))
     )
 
 

@@ -12,6 +12,4 @@ def list_audit_events(
     deps: DepsDep, principal: PrincipalDep, limit: Limit = 50, cursor: Cursor = None
 ) -> ListOf[AuditEventPublic]:
     page = audit.list_events(deps, principal, limit=limit, cursor=cursor)
-    return ListOf[AuditEventPublic](
-        items=[AuditEventPublic.model_validate(e) for e in page.items], next_cursor=page.next_cursor
-    )
+    return ListOf[AuditEventPublic].of(page.map(AuditEventPublic.model_validate))

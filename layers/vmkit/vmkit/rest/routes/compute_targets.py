@@ -12,10 +12,7 @@ def list_compute_targets(
     deps: DepsDep, principal: PrincipalDep, limit: Limit = 50, cursor: Cursor = None
 ) -> ListOf[ComputeTargetPublic]:
     page = compute_targets.list_targets(deps, principal, limit=limit, cursor=cursor)
-    return ListOf[ComputeTargetPublic](
-        items=[ComputeTargetPublic.model_validate(t) for t in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return ListOf[ComputeTargetPublic].of(page.map(ComputeTargetPublic.model_validate))
 
 
 @router.post("", name="create_compute_target", status_code=status.HTTP_201_CREATED)

@@ -1,9 +1,13 @@
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Query
-
-from vmkit.ids import id_pattern
-from vmkit.rest.deps import Cursor, DeployIdPath, DepsDep, Limit, PrincipalDep
+from vmkit.rest.deps import (
+    Cursor,
+    DeployIdPath,
+    DepsDep,
+    EnvironmentIdQuery,
+    Limit,
+    PrincipalDep,
+)
 from vmkit.schemas import DeployPublic, ListOf
 from vmkit.services import deploys
 
@@ -14,16 +18,14 @@ router = APIRouter(prefix="/api/deploys", tags=["deploys"])
 def list_deploys(
     deps: DepsDep,
     principal: PrincipalDep,
-    environment_id: Annotated[str | None, Query(pattern=id_pattern("environment"))] = None,
+    environment_id: EnvironmentIdQuery = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> ListOf[DeployPublic]:
     page = deploys.list_deploys(
         deps, principal, environment_id=environment_id, limit=limit, cursor=cursor
     )
-    return ListOf[DeployPublic](
-        items=[DeployPublic.model_validate(d) for d in page.items], next_cursor=page.next_cursor
-    )
+    return ListOf[DeployPublic].of(page.map(DeployPublic.model_validate))
 
 
 @router.get("/{deploy_id}", name="get_deploy")

@@ -1,10 +1,14 @@
-from typing import Annotated
+from fastapi import APIRouter, status
 
-from fastapi import APIRouter, Query, status
-
-from vmkit.ids import id_pattern
 from vmkit.models import DeployAction
-from vmkit.rest.deps import Cursor, DepsDep, EnvironmentIdPath, Limit, PrincipalDep
+from vmkit.rest.deps import (
+    Cursor,
+    DepsDep,
+    EnvironmentIdPath,
+    Limit,
+    PrincipalDep,
+    RepoIdQuery,
+)
 from vmkit.schemas import (
     DeployCreate,
     DeployPlan,
@@ -28,16 +32,14 @@ def _public(deps: DepsDep, env: environments.Environment) -> EnvironmentPublic:
 def list_environments(
     deps: DepsDep,
     principal: PrincipalDep,
-    repo_id: Annotated[str | None, Query(pattern=id_pattern("repo"))] = None,
+    repo_id: RepoIdQuery = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> ListOf[EnvironmentPublic]:
     page = environments.list_environments(
         deps, principal, repo_id=repo_id, limit=limit, cursor=cursor
     )
-    return ListOf[EnvironmentPublic](
-        items=[_public(deps, e) for e in page.items], next_cursor=page.next_cursor
-    )
+    return ListOf[EnvironmentPublic].of(page.map(lambda e: _public(deps, e)))
 
 
 @router.post("", name="create_environment", status_code=status.HTTP_201_CREATED)
@@ -81,10 +83,7 @@ def destroy_environment(
 
     Returns the teardown, which runs like a deploy; the environment is gone when it succeeds.
     """
-    teardown = deploys.start_deploy(
-        deps, principal, environment_id, DeployCreate(), action=DeployAction.teardown
-    )
-    return DeployPublic.model_validate(teardown)
+    return DeployPublic.model_validate(deploys.destroy_environment(deps, principal, environment_id))
 
 
 @router.post("/{environment_id}/deploys", name="start_deploy", status_code=status.HTTP_202_ACCEPTED)

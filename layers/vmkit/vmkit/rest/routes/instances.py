@@ -3,7 +3,17 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from vmkit.rest.deps import Cursor, DepsDep, InstanceIdPath, Limit, PrincipalDep
-from vmkit.schemas import InstancePublic, ListOf, LogLines
+from vmkit.schemas import (
+    CONTAINER_NAME_CONSTRAINTS,
+    LOG_LINES_CONSTRAINTS,
+    AgentUpgrade,
+    Diagnosis,
+    HardenResult,
+    InstancePublic,
+    ListOf,
+    LogLines,
+    Metrics,
+)
 from vmkit.services import instances
 
 router = APIRouter(prefix="/api/instances", tags=["instances"])
@@ -14,9 +24,7 @@ def list_instances(
     deps: DepsDep, principal: PrincipalDep, limit: Limit = 50, cursor: Cursor = None
 ) -> ListOf[InstancePublic]:
     page = instances.list_instances(deps, principal, limit=limit, cursor=cursor)
-    return ListOf[InstancePublic](
-        items=[InstancePublic.from_record(i) for i in page.items], next_cursor=page.next_cursor
-    )
+    return ListOf[InstancePublic].of(page.map(InstancePublic.from_record))
 
 
 @router.get("/{instance_id}", name="get_instance")
@@ -31,10 +39,8 @@ def get_logs(
     deps: DepsDep,
     principal: PrincipalDep,
     instance_id: InstanceIdPath,
-    container: Annotated[
-        str, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", description="Container name.")
-    ],
-    lines: Annotated[int, Query(ge=1, le=5000, description="How many of the latest lines.")] = 100,
+    container: Annotated[str, Query(**CONTAINER_NAME_CONSTRAINTS)],
+    lines: Annotated[int, Query(**LOG_LINES_CONSTRAINTS)] = 100,
 ) -> LogLines:
     """The latest lines of a container's output, read by the agent on the VM."""
     return LogLines(
@@ -43,24 +49,30 @@ def get_logs(
 
 
 @router.post("/{instance_id}/metrics", name="collect_metrics")
-def collect_metrics(deps: DepsDep, principal: PrincipalDep, instance_id: InstanceIdPath) -> dict:
+def collect_metrics(
+    deps: DepsDep, principal: PrincipalDep, instance_id: InstanceIdPath
+) -> Metrics:
     """Fresh CPU, memory, disk and container health from the agent."""
     return instances.collect_metrics(deps, principal, instance_id)
 
 
 @router.post("/{instance_id}/diagnose", name="diagnose")
-def diagnose(deps: DepsDep, principal: PrincipalDep, instance_id: InstanceIdPath) -> dict:
+def diagnose(deps: DepsDep, principal: PrincipalDep, instance_id: InstanceIdPath) -> Diagnosis:
     """What an operator would check first: agent, Docker, disk, memory, containers, clock, latency."""
     return instances.diagnose(deps, principal, instance_id)
 
 
 @router.post("/{instance_id}/harden", name="harden_instance")
-def harden_instance(deps: DepsDep, principal: PrincipalDep, instance_id: InstanceIdPath) -> dict:
+def harden_instance(
+    deps: DepsDep, principal: PrincipalDep, instance_id: InstanceIdPath
+) -> HardenResult:
     """Apply VMKit's hardening again (idempotent): kamal user, deploy key, sshd, firewall."""
     return instances.harden(deps, principal, instance_id)
 
 
 @router.post("/{instance_id}/upgrade-agent", name="upgrade_agent")
-def upgrade_agent(deps: DepsDep, principal: PrincipalDep, instance_id: InstanceIdPath) -> dict:
+def upgrade_agent(
+    deps: DepsDep, principal: PrincipalDep, instance_id: InstanceIdPath
+) -> AgentUpgrade:
     """Install the published agent build; the agent restarts and re-registers with its new version."""
     return instances.upgrade_agent(deps, principal, instance_id)

@@ -12,9 +12,7 @@ def list_api_keys(
     deps: DepsDep, principal: PrincipalDep, limit: Limit = 50, cursor: Cursor = None
 ) -> ListOf[ApiKeyPublic]:
     page = keys.list_keys(deps, principal, limit=limit, cursor=cursor)
-    return ListOf[ApiKeyPublic](
-        items=[ApiKeyPublic.model_validate(k) for k in page.items], next_cursor=page.next_cursor
-    )
+    return ListOf[ApiKeyPublic].of(page.map(ApiKeyPublic.model_validate))
 
 
 @router.post("", name="create_api_key", status_code=status.HTTP_201_CREATED)

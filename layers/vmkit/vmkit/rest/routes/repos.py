@@ -1,5 +1,6 @@
 from fastapi import APIRouter, Response, status
 
+from vmkit.ai.scan_result import ScanResult
 from vmkit.rest.deps import Cursor, DepsDep, Limit, PrincipalDep, RepoIdPath
 from vmkit.schemas import ListOf, OnboardRequest, RepoCreate, RepoPublic
 from vmkit.services import onboarding, repos
@@ -13,9 +14,7 @@ def list_repos(
     deps: DepsDep, principal: PrincipalDep, limit: Limit = 50, cursor: Cursor = None
 ) -> ListOf[RepoPublic]:
     page = repos.list_repos(deps, principal, limit=limit, cursor=cursor)
-    return ListOf[RepoPublic](
-        items=[RepoPublic.model_validate(r) for r in page.items], next_cursor=page.next_cursor
-    )
+    return ListOf[RepoPublic].of(page.map(RepoPublic.model_validate))
 
 
 @router.post("", name="connect_repo", status_code=status.HTTP_201_CREATED)
@@ -35,7 +34,7 @@ def disconnect_repo(deps: DepsDep, principal: PrincipalDep, repo_id: RepoIdPath)
 
 
 @router.post("/{repo_id}/scan", name="scan_repo")
-def scan_repo(deps: DepsDep, principal: PrincipalDep, repo_id: RepoIdPath) -> dict:
+def scan_repo(deps: DepsDep, principal: PrincipalDep, repo_id: RepoIdPath) -> ScanResult:
     """Read the repo through the GitHub App and report what VMKit found, with evidence."""
     return onboarding.scan_repo(deps, principal, repo_id)
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from vmkit.errors import ProviderError
-from vmkit.providers.ports import PullRequest, WorkflowRun
+from vmkit.ports import PullRequest, WorkflowRun
 
 
 @lru_cache(maxsize=64)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from vmkit.errors import ProviderError
-from vmkit.providers.ports import Server
+from vmkit.ports import Server
 
 IMAGE = "debian-12"
 TRANSIENT_CODES = {
