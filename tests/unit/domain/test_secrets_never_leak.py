@@ -15,9 +15,9 @@ import pytest
 
 from tests.conftest import TABLE
 from tests.support.api import make_world
+from vmkit import credentials
 from vmkit.errors import DecryptionFailed
 from vmkit.models import ComputeTarget, Environment
-from vmkit import credentials
 
 CANARY_TOKEN = "hcloud-CANARY-7c1f0d9a2b"
 CANARY_SECRET = "envsecret-CANARY-51e8b2"

@@ -49,9 +49,7 @@ def get_logs(
 
 
 @router.post("/{instance_id}/metrics", name="collect_metrics")
-def collect_metrics(
-    deps: DepsDep, principal: PrincipalDep, instance_id: InstanceIdPath
-) -> Metrics:
+def collect_metrics(deps: DepsDep, principal: PrincipalDep, instance_id: InstanceIdPath) -> Metrics:
     """Fresh CPU, memory, disk and container health from the agent."""
     return instances.collect_metrics(deps, principal, instance_id)
 
