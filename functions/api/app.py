@@ -3,5 +3,10 @@
 from mangum import Mangum
 
 from vmkit.rest import create_app
+from vmkit.settings import get_settings
+
+get_settings().require(
+    "table_name", "kms_key_id", "deploy_state_machine_arn", "teardown_state_machine_arn"
+)
 
 handler = Mangum(create_app(), lifespan="off")

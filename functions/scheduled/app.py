@@ -1,12 +1,17 @@
 """Every few minutes: fail overdue deploys, reconcile lost webhooks, notice silent agents."""
 
 from vmkit.deps import get_deps
+from vmkit.handlers.events import ScheduledEvent
 from vmkit.observability import logger
 from vmkit.services import reconcile
+from vmkit.settings import get_settings
+
+get_settings().require("table_name", "github_app_id", "github_app_key_secret")
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event, context):
+    fired = ScheduledEvent.model_validate(event)
     result = reconcile.sweep(get_deps())
-    logger.info("swept", extra=result)
+    logger.info("swept", extra={"scheduled_at": fired.time, **result})
     return result

@@ -4,8 +4,11 @@ Each is its own Lambda function in template.yaml, with only the permissions its 
 needs; they share this file because each is one line.
 """
 
+from vmkit.handlers.steps import lambda_step
 from vmkit.services import orchestration as o
-from vmkit.steps import lambda_step
+from vmkit.settings import get_settings
+
+get_settings().require("table_name", "kms_key_id")
 
 load_context = lambda_step("LoadContext", o.load_context)
 check_onboarding = lambda_step("CheckOnboarding", o.check_onboarding)

@@ -2,21 +2,28 @@
 
 from vmkit import agentrpc
 from vmkit.deps import get_deps
+from vmkit.handlers.events import AgentAuthorizerContext, WebSocketAuthorizerEvent, WebSocketEvent
 from vmkit.observability import logger
 from vmkit.services import agents
+from vmkit.settings import get_settings
+
+get_settings().require("table_name")
 
 
 def authorizer(event, context):
     """Allow the upgrade only for a valid agent token; the instance rides in the context."""
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    instance = agents.authenticate(get_deps(), headers.get("authorization", ""))
-    effect = "Allow" if instance else "Deny"
+    request = WebSocketAuthorizerEvent.model_validate(event)
+    instance = agents.authenticate(get_deps(), request.header("authorization"))
     return {
         "principalId": instance.id if instance else "anonymous",
         "policyDocument": {
             "Version": "2012-10-17",
             "Statement": [
-                {"Action": "execute-api:Invoke", "Effect": effect, "Resource": event["methodArn"]}
+                {
+                    "Action": "execute-api:Invoke",
+                    "Effect": "Allow" if instance else "Deny",
+                    "Resource": request.method_arn,
+                }
             ],
         },
         "context": {"instance_id": instance.id, "workspace_id": instance.workspace_id}
@@ -26,23 +33,24 @@ def authorizer(event, context):
 
 
 def connect(event, context):
-    ctx = event["requestContext"]
-    authorized = ctx.get("authorizer") or {}
+    request = WebSocketEvent.model_validate(event)
+    agent = AgentAuthorizerContext.model_validate(request.request_context.authorizer or {})
     agentrpc.remember_connection(
         get_deps(),
-        ctx["connectionId"],
-        instance_id=authorized["instance_id"],
-        workspace_id=authorized["workspace_id"],
+        request.connection_id,
+        instance_id=agent.instance_id,
+        workspace_id=agent.workspace_id,
     )
     return {"statusCode": 200}
 
 
 def disconnect(event, context):
-    agentrpc.forget_connection(get_deps(), event["requestContext"]["connectionId"])
+    agentrpc.forget_connection(get_deps(), WebSocketEvent.model_validate(event).connection_id)
     return {"statusCode": 200}
 
 
 def default(event, context):
-    agentrpc.receive(get_deps(), event["requestContext"]["connectionId"], event.get("body") or "")
-    logger.debug("agent message", extra={"connection_id": event["requestContext"]["connectionId"]})
+    request = WebSocketEvent.model_validate(event)
+    agentrpc.receive(get_deps(), request.connection_id, request.text())
+    logger.debug("agent message", extra={"connection_id": request.connection_id})
     return {"statusCode": 200}

@@ -94,6 +94,8 @@ def test_a_cold_start_imports_no_sdk_a_tool_does_not_need_yet():
         "AWS_DEFAULT_REGION": "eu-central-1",
         "TABLE_NAME": "vmkit",
         "KMS_KEY_ID": "alias/vmkit",
+        "DEPLOY_STATE_MACHINE_ARN": "arn:aws:states:eu-central-1:123456789012:stateMachine:d",
+        "TEARDOWN_STATE_MACHINE_ARN": "arn:aws:states:eu-central-1:123456789012:stateMachine:t",
     }
     result = subprocess.run(
         [sys.executable, "-c", probe],

@@ -8,7 +8,6 @@ invocation breaks (the session manager runs once per process).
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 from typing import Any
 
@@ -18,7 +17,7 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import LambdaFunctionUrlModel
 from mangum import Mangum
 
-from tests.support.template import ROOT
+from tests.support.modules import load_module
 from tests.unit.mcp.mcp_support import function_url_event, jsonrpc
 from vmkit.mcp import create_mcp_app
 
@@ -28,9 +27,7 @@ LEGACY = "2025-06-18"
 @pytest.fixture
 def handler(aws):
     """A fresh import of the function's module: a cold start."""
-    spec = importlib.util.spec_from_file_location("mcp_function_app", ROOT / "functions/mcp/app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_module("mcp")
     yield module.handler
     module.handler.close()
 

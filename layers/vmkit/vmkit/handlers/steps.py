@@ -21,12 +21,16 @@ from vmkit.services.orchestration import StepInput
 Step = Callable[[Deps, StepInput], dict[str, Any] | None]
 
 
-def lambda_step(name: str, step: Step) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+def lambda_step(
+    name: str, step: Step, deps_for: Callable[[], Deps] = get_deps
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """`deps_for` gives the ports (the cold start's `Deps`; tests pass fakes)."""
+
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         step_input = StepInput.model_validate(event)
         logger.append_keys(deploy_id=step_input.deploy_id, step=name)
-        deps = get_deps()
+        deps = deps_for()
         try:
             return step(deps, step_input) or {}
         except Exception as exc:
@@ -35,9 +39,10 @@ def lambda_step(name: str, step: Step) -> Callable[[dict[str, Any], Any], dict[s
             if isinstance(exc, ProviderError) and exc.transient:
                 logger.warning("transient provider error", extra={"reason": reason})
                 raise TransientProviderError(reason, provider=exc.provider, transient=True) from exc
-            logger.exception("step failed") if not isinstance(exc, VMKitError) else logger.info(
-                "step failed", extra={"reason": reason}
-            )
+            if isinstance(exc, VMKitError):
+                logger.info("step failed", extra={"reason": reason})
+            else:
+                logger.exception("step failed")
             raise
 
     handler.__name__ = handler.__qualname__ = name
@@ -47,6 +52,4 @@ def lambda_step(name: str, step: Step) -> Callable[[dict[str, Any], Any], dict[s
 def _note(deps: Deps, step_input: StepInput, name: str, reason: str) -> None:
     deploy = deps.store.find(Deploy, step_input.workspace_id, step_input.deploy_id)
     if deploy is not None:
-        deps.store.set_fields(
-            deploy, last_error=DeployFailure(step=name, reason=reason).model_dump()
-        )
+        deps.store.set_fields(deploy, last_error=DeployFailure(step=name, reason=reason))
