@@ -1,0 +1,246 @@
+"""Dict-backed fakes of the ports in `vmkit.ports`, for unit tests of the core.
+
+Each behaves as the real system does in what VMKit relies on (a duplicate execution
+name is refused, a task token resumes once, a deleted server is gone, a closed
+connection raises `ConnectionGone`), records what it was asked, and can be told to
+fail: `fake.fail_next("create_server", ProviderError(...))` makes the next call raise.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from vmkit.errors import ProviderError
+from vmkit.ports import ConnectionGone, PublishedAgent, PullRequest, Server, WorkflowRun
+
+
+def transient(provider: str = "hetzner") -> ProviderError:
+    return ProviderError(f"{provider} answered 503", provider=provider, transient=True)
+
+
+class Switchable:
+    """Failure switches: queued exceptions per method, raised on its next calls."""
+
+    def __init__(self) -> None:
+        self._failures: dict[str, list[BaseException]] = defaultdict(list)
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    def fail_next(self, method: str, error: BaseException, times: int = 1) -> None:
+        self._failures[method].extend([error] * times)
+
+    def _call(self, method: str, *args: Any) -> None:
+        self.calls.append((method, args))
+        if self._failures[method]:
+            raise self._failures[method].pop(0)
+
+    def called(self, method: str) -> list[tuple[Any, ...]]:
+        return [args for name, args in self.calls if name == method]
+
+
+class FakeCompute(Switchable):
+    def __init__(self) -> None:
+        super().__init__()
+        self.servers: dict[str, Server] = {}
+        self.user_data: dict[str, str] = {}
+        self._ids = itertools.count(1001)
+
+    def create_server(
+        self, *, name: str, server_type: str, region: str, user_data: str, labels: dict[str, str]
+    ) -> Server:
+        self._call("create_server", name, server_type, region)
+        server_id = str(next(self._ids))
+        server = Server(server_id, name, "running", f"203.0.113.{len(self.servers) + 1}", labels)
+        self.servers[server_id] = server
+        self.user_data[server_id] = user_data
+        return server
+
+    def get_server(self, server_id: str) -> Server | None:
+        self._call("get_server", server_id)
+        return self.servers.get(server_id)
+
+    def find_servers(self, labels: dict[str, str]) -> list[Server]:
+        self._call("find_servers", labels)
+        return [s for s in self.servers.values() if labels.items() <= s.labels.items()]
+
+    def delete_server(self, server_id: str) -> None:
+        self._call("delete_server", server_id)
+        self.servers.pop(server_id, None)
+
+
+class FakeDns(Switchable):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: dict[str, str] = {}
+
+    def upsert_a_record(self, name: str, ip: str) -> str:
+        self._call("upsert_a_record", name, ip)
+        self.records[name] = ip
+        return f"rec-{name}"
+
+    def delete_records(self, name: str) -> int:
+        self._call("delete_records", name)
+        return 1 if self.records.pop(name, None) else 0
+
+
+@dataclass
+class InMemoryFiles:
+    """`RepoFiles` over a dict of path → text."""
+
+    files: dict[str, str] = field(default_factory=dict)
+
+    def list_paths(self) -> list[str]:
+        return sorted(self.files)
+
+    def read_text(self, path: str, max_bytes: int = 1 << 20) -> str | None:
+        return self.files.get(path)
+
+
+class FakeForge(Switchable):
+    """One GitHub repo: its branch heads, files, Actions secrets and variables, runs, PRs."""
+
+    def __init__(self, files: dict[str, str] | None = None, github_id: int = 4242) -> None:
+        super().__init__()
+        self.github_id = github_id
+        self.branches = {"main": "a" * 40}
+        self.tree = dict(files or {"app.py": "print('hi')\n", "requirements.txt": "flask\n"})
+        self.secrets: dict[str, str] = {}
+        self.variables: dict[str, str] = {}
+        self.dispatched: list[tuple[str, str, dict[str, str]]] = []
+        self.runs: list[WorkflowRun] = []
+        self.pulls: dict[str, PullRequest] = {}
+        self.proposed: dict[str, dict[str, str]] = {}
+
+    def repo_id(self) -> int:
+        self._call("repo_id")
+        return self.github_id
+
+    def default_branch_sha(self, branch: str) -> str:
+        self._call("default_branch_sha", branch)
+        if branch not in self.branches:
+            raise ProviderError(
+                f"GitHub refused to read branch {branch}: HTTP 404", provider="github"
+            )
+        return self.branches[branch]
+
+    def file_exists(self, path: str, ref: str) -> bool:
+        self._call("file_exists", path, ref)
+        return path in self.tree
+
+    def files(self, ref: str) -> InMemoryFiles:
+        self._call("files", ref)
+        return InMemoryFiles(dict(self.tree))
+
+    def propose(
+        self, *, branch: str, base: str, files: dict[str, str], title: str, body: str
+    ) -> PullRequest:
+        self._call("propose", branch, base)
+        self.proposed[branch] = dict(files)
+        existing = self.pulls.get(branch)
+        pr = PullRequest(
+            number=existing.number if existing else len(self.pulls) + 1,
+            url=f"https://github.com/acme/app/pull/{existing.number if existing else len(self.pulls) + 1}",
+            created=existing is None,
+        )
+        self.pulls[branch] = pr
+        return pr
+
+    def merge(self, branch: str) -> None:
+        """The user merges the PR: its files land on main."""
+        self.tree.update(self.proposed[branch])
+        self.branches["main"] = "b" * 40
+
+    def set_secret(self, name: str, value: str) -> None:
+        self._call("set_secret", name)
+        self.secrets[name] = value
+
+    def delete_secret(self, name: str) -> None:
+        self._call("delete_secret", name)
+        self.secrets.pop(name, None)
+
+    def set_variable(self, name: str, value: str) -> None:
+        self._call("set_variable", name)
+        self.variables[name] = value
+
+    def dispatch_workflow(self, workflow: str, ref: str, inputs: dict[str, str]) -> None:
+        self._call("dispatch_workflow", workflow, ref)
+        self.dispatched.append((workflow, ref, dict(inputs)))
+
+    def find_run(self, workflow: str, marker: str) -> WorkflowRun | None:
+        self._call("find_run", workflow, marker)
+        return next((run for run in reversed(self.runs) if marker in run.name), None)
+
+
+class FakeExecutions(Switchable):
+    """Executions by name, and task tokens that resume at most once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: dict[str, dict[str, Any]] = {}
+        self.stopped: dict[str, str] = {}
+        self.ended_tokens: set[str] = set()
+        self.resumed: dict[str, dict[str, Any]] = {}
+
+    def start(self, machine_arn: str, name: str, payload: dict[str, Any]) -> None:
+        self._call("start", machine_arn, name)
+        if name in self.started:
+            raise ProviderError(
+                "could not start the state machine: ExecutionAlreadyExists",
+                provider="stepfunctions",
+            )
+        self.started[name] = payload
+
+    def stop(self, execution_arn: str, *, error: str, cause: str) -> bool:
+        self._call("stop", execution_arn)
+        if execution_arn in self.stopped:
+            return False
+        self.stopped[execution_arn] = error
+        return True
+
+    def succeed(self, task_token: str, output: dict[str, Any]) -> bool:
+        return self._resume(task_token, {"output": output})
+
+    def fail(self, task_token: str, *, error: str, cause: str) -> bool:
+        return self._resume(task_token, {"error": error, "cause": cause})
+
+    def _resume(self, task_token: str, outcome: dict[str, Any]) -> bool:
+        self._call("resume", task_token)
+        if task_token in self.ended_tokens:
+            return False
+        self.ended_tokens.add(task_token)
+        self.resumed[task_token] = outcome
+        return True
+
+
+class FakeAgentChannel(Switchable):
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames: list[tuple[str, dict[str, Any]]] = []
+        self.gone: set[str] = set()
+
+    def post(self, connection_id: str, data: bytes) -> None:
+        import json
+
+        self._call("post", connection_id)
+        if connection_id in self.gone:
+            raise ConnectionGone(connection_id)
+        self.frames.append((connection_id, json.loads(data)))
+
+    def last_call(self, method: str) -> dict[str, Any]:
+        return next(frame for _, frame in reversed(self.frames) if frame.get("method") == method)
+
+
+class FakeArtifacts(Switchable):
+    def __init__(self, version: str = "0.1.0") -> None:
+        super().__init__()
+        self.agent = PublishedAgent(
+            version=version,
+            download_url="https://artifacts.example.test/vmkit-agent.pyz?X-Amz-Signature=abc",
+            checksum_sha256="0" * 64,
+        )
+
+    def published(self) -> PublishedAgent:
+        self._call("published")
+        return self.agent
