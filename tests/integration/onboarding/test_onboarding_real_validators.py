@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from vmkit.ai.context import GenerationContext
-from vmkit.ai.deploy_plan import DeployPlan
+from vmkit.ai.generation_plan import GenerationPlan
 from vmkit.ai.kamal_validator import validate_kamal_config, validate_kamal_secrets
 from vmkit.ai.onboarding import GENERATORS, generate_onboarding
 from vmkit.ai.repo_files import LocalCheckout
@@ -51,7 +51,7 @@ def generated(tmp_path_factory):
             first = scan(LocalCheckout(root))
             ctx = GenerationContext(owner="Acme", repo=name)
             names = {v.name for v in first.env_vars} | set(
-                DeployPlan(first, ctx).kamal_secret_names
+                GenerationPlan(first, ctx).kamal_secret_names
             )
             canaries = {n: f"canary-{secrets.token_hex(8)}" for n in sorted(names)}
             (root / ".env").write_text("".join(f"{n}={v}\n" for n, v in canaries.items()))
@@ -124,7 +124,7 @@ def test_the_model_gate_runs_actionlint_beyond_the_contract(generated, linters):
     """A model answer can meet VMKit's contract and still be broken for GitHub."""
     name = "python-django"
     result = scan(LocalCheckout(SAMPLES[name]))
-    plan = DeployPlan(result, GenerationContext(owner="Acme", repo=name))
+    plan = GenerationPlan(result, GenerationContext(owner="Acme", repo=name))
     workflow = (
         generated[name][0][WORKFLOW] + "      - run: echo ${{ github.nonexistent_context }}\n"
     )
@@ -138,7 +138,7 @@ def test_the_model_gate_runs_actionlint_beyond_the_contract(generated, linters):
 
 def test_the_model_gate_runs_hadolint_beyond_the_policy(linters):
     result = scan(LocalCheckout(SAMPLES["rust-axum"]))
-    plan = DeployPlan(result, GenerationContext(owner="Acme", repo="rust-axum"))
+    plan = GenerationPlan(result, GenerationContext(owner="Acme", repo="rust-axum"))
     dockerfile = (
         "FROM rust:1.88-slim-bookworm AS build\nRUN apt-get update && apt-get install -y git\n"
         "FROM debian:12.11-slim\nUSER 10001\n"

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from conftest import APPS
 
-from vmkit.ai.github_files import GitHubRepoFiles
+from vmkit.adapters.github_files import GitHubRepoFiles
 from vmkit.ai.repo_files import LocalCheckout, RepoFiles
 from vmkit.ai.repo_scanner import scan
 from vmkit.errors import NotFound, ProviderError

@@ -140,7 +140,7 @@ class GitHubRepo:
         return None
 
     def files(self, ref: str):  # -> vmkit.ai.GitHubRepoFiles: read-only view for the scanner
-        from vmkit.ai.github_files import GitHubRepoFiles
+        from vmkit.adapters.github_files import GitHubRepoFiles
 
         return GitHubRepoFiles(self.github, self.owner, self.repo, ref)
 

@@ -16,7 +16,6 @@ _EXPORTS = {
     "GenerationContext": "context",
     "app_hostname": "context",
     "slugify": "context",
-    "GitHubRepoFiles": "github_files",
     "load_kamal_config": "kamal_validator",
     "validate_kamal_config": "kamal_validator",
     "validate_kamal_secrets": "kamal_validator",

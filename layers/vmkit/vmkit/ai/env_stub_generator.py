@@ -8,14 +8,14 @@ as GitHub Actions secrets; plain settings as Actions variables.
 from __future__ import annotations
 
 from vmkit.ai.context import GenerationContext
-from vmkit.ai.deploy_plan import DeployPlan
+from vmkit.ai.generation_plan import GenerationPlan
 from vmkit.ai.scan_result import ScanResult
 
 ENV_STUB_PATH = "config/vmkit.env.example"
 
 
 def generate(scan: ScanResult, ctx: GenerationContext) -> dict[str, str]:
-    plan = DeployPlan(scan, ctx)
+    plan = GenerationPlan(scan, ctx)
     where = {v.name: ", ".join(sorted({e.file for e in v.evidence})) for v in scan.env_vars}
     lines = [
         f"# Environment of {ctx.owner}/{ctx.repo} ({ctx.env_slug}), found by VMKit's scan.",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vmkit.ai.context import GenerationContext
-from vmkit.ai.deploy_plan import REGISTRY, REGISTRY_PASSWORD, SSH_KEY_SECRET, DeployPlan
+from vmkit.ai.generation_plan import REGISTRY, REGISTRY_PASSWORD, SSH_KEY_SECRET, GenerationPlan
 from vmkit.ai.kamal_config_generator import q
 from vmkit.ai.scan_result import ScanResult
 
@@ -46,10 +46,10 @@ SSH_AUTH_SOCK = "/tmp/vmkit-ssh-agent.sock"  # noqa: S108
 
 
 def generate(scan: ScanResult, ctx: GenerationContext) -> dict[str, str]:
-    return {WORKFLOW_PATH: _workflow(DeployPlan(scan, ctx))}
+    return {WORKFLOW_PATH: _workflow(GenerationPlan(scan, ctx))}
 
 
-def _workflow(plan: DeployPlan) -> str:
+def _workflow(plan: GenerationPlan) -> str:
     ctx = plan.ctx
     lines = [
         f"# Deploys {ctx.owner}/{ctx.repo} with VMKit: Cloud Native Buildpacks (or the",
@@ -139,7 +139,7 @@ def _workflow(plan: DeployPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _pack_build(plan: DeployPlan) -> list[str]:
+def _pack_build(plan: GenerationPlan) -> list[str]:
     scan = plan.scan
     return [
         "      - name: Install pack",
@@ -157,7 +157,7 @@ def _pack_build(plan: DeployPlan) -> list[str]:
     ]
 
 
-def _docker_build(plan: DeployPlan) -> list[str]:
+def _docker_build(plan: GenerationPlan) -> list[str]:
     return [
         "      - name: Build and push the image from the Dockerfile",
         "        run: |",
@@ -167,7 +167,7 @@ def _docker_build(plan: DeployPlan) -> list[str]:
     ]
 
 
-def _kamal_env(plan: DeployPlan) -> list[str]:
+def _kamal_env(plan: GenerationPlan) -> list[str]:
     """The deploy step's environment: exactly what `.kamal/secrets` reads."""
     ctx = plan.ctx
     lines = [

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from vmkit.ai.context import GenerationContext
-from vmkit.ai.deploy_plan import REGISTRY, REGISTRY_PASSWORD, SSH_USER, DeployPlan
+from vmkit.ai.generation_plan import REGISTRY, REGISTRY_PASSWORD, SSH_USER, GenerationPlan
 from vmkit.ai.scan_result import ScanResult
 
 DEPLOY_PATH = "config/deploy.yml"
@@ -29,11 +29,11 @@ def server_host_erb(ctx: GenerationContext) -> str:
 
 
 def generate(scan: ScanResult, ctx: GenerationContext) -> dict[str, str]:
-    plan = DeployPlan(scan, ctx)
+    plan = GenerationPlan(scan, ctx)
     return {DEPLOY_PATH: _deploy_yml(plan), SECRETS_PATH: _secrets(plan)}
 
 
-def _deploy_yml(plan: DeployPlan) -> str:
+def _deploy_yml(plan: GenerationPlan) -> str:
     scan, ctx = plan.scan, plan.ctx
     lines = [
         f"# Kamal 2 configuration for {ctx.owner}/{ctx.repo}, environment '{ctx.env_slug}'.",
@@ -85,7 +85,7 @@ def _deploy_yml(plan: DeployPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _builder(plan: DeployPlan) -> list[str]:
+def _builder(plan: GenerationPlan) -> list[str]:
     scan = plan.scan
     context = [f"  context: {q(plan.build_context)}"] if plan.build_context != "." else []
     if plan.uses_dockerfile:
@@ -94,7 +94,7 @@ def _builder(plan: DeployPlan) -> list[str]:
     return lines + [f"      - {bp}" for bp in scan.buildpacks.buildpacks]
 
 
-def _accessories(plan: DeployPlan) -> list[str]:
+def _accessories(plan: GenerationPlan) -> list[str]:
     if not plan.accessories:
         return []
     lines = ["", "accessories:"]
@@ -120,7 +120,7 @@ def _accessories(plan: DeployPlan) -> list[str]:
     return lines
 
 
-def _secrets(plan: DeployPlan) -> str:
+def _secrets(plan: GenerationPlan) -> str:
     lines = [
         "# Secrets Kamal needs at deploy time. Every value is read from the environment",
         "# of the deploy (the VMKit workflow maps GitHub Actions secrets and variables",

@@ -24,7 +24,7 @@ from vmkit.ai import (
     kamal_config_generator,
 )
 from vmkit.ai.context import GenerationContext
-from vmkit.ai.deploy_plan import DeployPlan
+from vmkit.ai.generation_plan import GenerationPlan
 from vmkit.ai.kamal_config_generator import DEPLOY_PATH, SECRETS_PATH
 from vmkit.ai.kamal_validator import (
     load_kamal_config,
@@ -111,10 +111,10 @@ class Generator:
     rules: Callable[[ScanResult, GenerationContext], Files]
     purpose: str
     requirements: tuple[str, ...]
-    validate: Callable[[Files, DeployPlan, Linters], list[str]]
+    validate: Callable[[Files, GenerationPlan, Linters], list[str]]
 
 
-def _validate_workflow(files: Files, plan: DeployPlan, linters: Linters) -> list[str]:
+def _validate_workflow(files: Files, plan: GenerationPlan, linters: Linters) -> list[str]:
     text = files.get(gh_actions_generator.WORKFLOW_PATH, "")
     problems = check_workflow_contract(text)
     problems += [
@@ -127,7 +127,7 @@ def _validate_workflow(files: Files, plan: DeployPlan, linters: Linters) -> list
     return problems
 
 
-def _validate_kamal(files: Files, plan: DeployPlan, linters: Linters) -> list[str]:
+def _validate_kamal(files: Files, plan: GenerationPlan, linters: Linters) -> list[str]:
     deploy, secrets = files.get(DEPLOY_PATH, ""), files.get(SECRETS_PATH, "")
     problems = validate_kamal_config(deploy, secrets_text=secrets, expected_arch=plan.ctx.vm_arch)
     problems += validate_kamal_secrets(secrets)
@@ -142,7 +142,7 @@ def _validate_kamal(files: Files, plan: DeployPlan, linters: Linters) -> list[st
     return problems
 
 
-def _validate_dockerfile(files: Files, plan: DeployPlan, linters: Linters) -> list[str]:
+def _validate_dockerfile(files: Files, plan: GenerationPlan, linters: Linters) -> list[str]:
     problems = []
     for text in files.values():
         problems += check_dockerfile_policy(text)
@@ -151,7 +151,7 @@ def _validate_dockerfile(files: Files, plan: DeployPlan, linters: Linters) -> li
     return problems
 
 
-def _validate_env_stub(files: Files, plan: DeployPlan, linters: Linters) -> list[str]:
+def _validate_env_stub(files: Files, plan: GenerationPlan, linters: Linters) -> list[str]:
     return [p for text in files.values() for p in check_env_stub(text)]
 
 
@@ -223,7 +223,7 @@ def generate_onboarding(
     generated file may contain one (a model answer that does is rejected).
     """
     linters = linters or Linters(actionlint=None, hadolint=None)
-    plan = DeployPlan(scan, ctx)
+    plan = GenerationPlan(scan, ctx)
     secrets = [v for v in secret_values if v]
     drafts = [(g, g.rules(scan, ctx)) for g in GENERATORS]
     drafts = [(g, files) for g, files in drafts if files]
@@ -254,7 +254,7 @@ def generate_onboarding(
 def _with_model(
     generator: Generator,
     draft: Files,
-    plan: DeployPlan,
+    plan: GenerationPlan,
     settings: ModelSettings,
     client: object,
     linters: Linters,
@@ -293,7 +293,7 @@ def _answer_problems(
     generator: Generator,
     answer: Files,
     draft: Files,
-    plan: DeployPlan,
+    plan: GenerationPlan,
     linters: Linters,
     secrets: list[str],
 ) -> list[str]:
@@ -302,7 +302,7 @@ def _answer_problems(
     return find_literal_secrets(answer, secrets) + generator.validate(answer, plan, linters)
 
 
-def _brief(plan: DeployPlan) -> dict[str, object]:
+def _brief(plan: GenerationPlan) -> dict[str, object]:
     """What the model may know: the scan (names and paths only) and the context."""
     return {
         "scan": plan.scan.model_dump(mode="json"),
@@ -315,7 +315,7 @@ def _with_newline(content: str) -> str:
     return content if content.endswith("\n") else content + "\n"
 
 
-def review_checklist(scan: ScanResult, plan: DeployPlan) -> list[str]:
+def review_checklist(scan: ScanResult, plan: GenerationPlan) -> list[str]:
     """What a person should check before merging the onboarding PR."""
     items = [
         f"The app listens on port {scan.port} (it gets PORT={scan.port}) and answers "

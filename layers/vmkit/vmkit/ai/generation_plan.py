@@ -72,7 +72,7 @@ ACCESSORIES: dict[str, AccessorySpec] = {
 
 
 @dataclass(frozen=True)
-class DeployPlan:
+class GenerationPlan:
     scan: ScanResult
     ctx: GenerationContext
 
