@@ -10,8 +10,6 @@ import re
 
 from ulid import ULID
 
-from vmkit.errors import InvalidInput
-
 PREFIXES = {
     "workspace": "ws",
     "user": "usr",
@@ -30,17 +28,6 @@ _PATTERNS = {kind: re.compile(rf"^{prefix}_{_ULID}$") for kind, prefix in PREFIX
 
 def new_id(kind: str) -> str:
     return f"{PREFIXES[kind]}_{ULID()}"
-
-
-def check_id(kind: str, value: str) -> str:
-    """Refuse a malformed id with a message that says what an id of this kind looks like."""
-    if not isinstance(value, str) or not _PATTERNS[kind].match(value):
-        raise InvalidInput(
-            f"{value!r} is not a valid {kind.replace('_', ' ')} id "
-            f"(expected '{PREFIXES[kind]}_' followed by 26 characters)",
-            code="invalid_id",
-        )
-    return value
 
 
 def id_pattern(kind: str) -> str:

@@ -188,13 +188,11 @@ class Environment(Record):
     env_vars: list[EnvVar] = Field(default_factory=list)
     instance_id: str | None = None
     active_deploy_id: str | None = None
-    deleting: bool = False
 
 
 class InstanceStatus(StrEnum):
     provisioning = "provisioning"
     running = "running"
-    destroying = "destroying"
     destroyed = "destroyed"
     error = "error"
 
