@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from vmkit_local.actions_runner import deploy_step_environment
-from vmkit_local.asgi import AppSpec
-from vmkit_local.http_api import HttpApiGateway, function_url, routes_from_template
-from vmkit_local.stack import LocalStack, StackConfig
+from vmkit_local.core.asgi import AppSpec
+from vmkit_local.core.http_api import HttpApiGateway, function_url, routes_from_template
+from vmkit_local.core.stack import LocalStack, StackConfig
 
 log = logging.getLogger(__name__)
 
@@ -297,6 +297,6 @@ def _persistent_tokens(path: Path) -> dict[str, str]:
 
 
 def _template_resources() -> dict[str, Any]:
-    from vmkit_local.template import load_template
+    from vmkit_local.core.template import load_template
 
     return load_template(TEMPLATE)["Resources"]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from vmkit_local.errors import TemplateError
-from vmkit_local.stackspec import LocalUrls, StackSpec
-from vmkit_local.template import load_template
+from vmkit_local.core.errors import TemplateError
+from vmkit_local.core.stackspec import LocalUrls, StackSpec
+from vmkit_local.core.template import load_template
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "localcore" / "template.yaml"
 URLS = LocalUrls(

@@ -23,7 +23,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from vmkit_local.errors import LocalStackError
+from vmkit_local.core.errors import LocalStackError
 
 
 def write_atomically(path: Path, text: str, mode: int = 0o600) -> None:

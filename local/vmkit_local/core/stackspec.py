@@ -26,15 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vmkit_local.cfn import (
+from vmkit_local.core.cfn import (
     env_text,
     merge_globals,
     simple_table_kwargs,
     substitute_definition,
     table_kwargs,
 )
-from vmkit_local.errors import TemplateError
-from vmkit_local.resources import (
+from vmkit_local.core.errors import TemplateError
+from vmkit_local.core.resources import (
     FunctionSpec,
     KmsAliasSpec,
     KmsKeySpec,
@@ -44,8 +44,12 @@ from vmkit_local.resources import (
     TableSpec,
     WebSocketApiSpec,
 )
-from vmkit_local.template import Resolver, load_template
-from vmkit_local.websocket.template import SAM_WEBSOCKET_API_TYPE, V2_API_TYPE, read_websocket_apis
+from vmkit_local.core.template import Resolver, load_template
+from vmkit_local.core.websocket.template import (
+    SAM_WEBSOCKET_API_TYPE,
+    V2_API_TYPE,
+    read_websocket_apis,
+)
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from vmkit_local.errors import TemplateError
+from vmkit_local.core.errors import TemplateError
 
 
 def env_text(value: Any) -> str:

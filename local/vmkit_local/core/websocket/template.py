@@ -13,11 +13,11 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from vmkit_local.errors import TemplateError
-from vmkit_local.resources import WebSocketApiSpec, WebSocketAuthorizer, WebSocketRoute
+from vmkit_local.core.errors import TemplateError
+from vmkit_local.core.resources import WebSocketApiSpec, WebSocketAuthorizer, WebSocketRoute
 
 if TYPE_CHECKING:
-    from vmkit_local.stackspec import StackSpec
+    from vmkit_local.core.stackspec import StackSpec
 
 SAM_WEBSOCKET_API_TYPE = "AWS::Serverless::WebSocketApi"
 V2_API_TYPE = "AWS::ApiGatewayV2::Api"
