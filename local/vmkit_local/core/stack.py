@@ -32,10 +32,11 @@ from vmkit_local.core import moto_state
 from vmkit_local.core.asgi import AppServer, AppSpec
 from vmkit_local.core.errors import LocalStackError
 from vmkit_local.core.listeners import bind_listener, port_of
-from vmkit_local.core.persistence import DataDir, write_atomically
+from vmkit_local.core.persistence import DataDir
 from vmkit_local.core.resources import FunctionSpec
 from vmkit_local.core.stackspec import LocalUrls, StackSpec
 from vmkit_local.core.websocket import GatewayLimits, WebSocketGateway
+from vmkit_local.files import write_atomically
 
 log = logging.getLogger(__name__)
 
