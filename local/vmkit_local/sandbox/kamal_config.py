@@ -21,13 +21,11 @@ from typing import Any
 import yaml
 
 from vmkit.ai.kamal_validator import render_erb
-from vmkit.errors import InvalidInput
+from vmkit_local.sandbox.errors import SandboxError
 
 
-class KamalConfigError(InvalidInput):
+class KamalConfigError(SandboxError):
     """Kamal::ConfigurationError: the message is what Kamal prints after it."""
-
-    code = "kamal_configuration_error"
 
 
 # Types of the documented examples. A dict is a nested section checked key by key.
