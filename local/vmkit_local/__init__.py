@@ -1,21 +1,12 @@
-"""The embedded default: the whole control plane on one machine, offline.
+"""VMKit's control plane on one machine, offline.
 
-`LocalStack` builds the stack from `template.yaml` (moto for AWS, the handlers run
-in-process, a WebSocket gateway for API Gateway), `StackConfig` says how, and
-`vmkit_local.testing.stack_fixture` runs it under pytest.
+- `core`: the template-on-moto engine (`LocalStack`), generic over any SAM template.
+- `simulators`: Hetzner Cloud, Cloudflare DNS and GitHub, behind their real SDKs.
+- `sandbox`: the stand-in VMs that run cloud-init, the agent and `kamal deploy`.
+
+The modules at this level are the entry points and VMKit's wiring of those parts:
+`python -m vmkit_local` (`cli`), `embedded` (what `vmkit local up`, `make demo` and the
+e2e tests run), `demo`, `actions_runner` and the pytest fixtures in `testing`. This
+package imports nothing on its own, so `python -m vmkit_local.sandbox.containerd_shim`
+stays cheap to start.
 """
-
-from vmkit_local.asgi import AppSpec
-from vmkit_local.errors import LocalStackError, TemplateError
-from vmkit_local.stack import LocalStack, Service, StackConfig
-from vmkit_local.websocket import GatewayLimits
-
-__all__ = [
-    "AppSpec",
-    "GatewayLimits",
-    "LocalStack",
-    "LocalStackError",
-    "Service",
-    "StackConfig",
-    "TemplateError",
-]

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from vmkit_local.asgi import AppSpec
-from vmkit_local.errors import LocalStackError
-from vmkit_local.stack import LocalStack, StackConfig
-from vmkit_local.websocket import GatewayLimits
+from vmkit_local.core.asgi import AppSpec
+from vmkit_local.core.errors import LocalStackError
+from vmkit_local.core.stack import LocalStack, StackConfig
+from vmkit_local.core.websocket import GatewayLimits
 
 log = logging.getLogger("vmkit_local")
 

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from vmkit_local.actions_runner import deploy_step_environment
-from vmkit_local.asgi import AppSpec
-from vmkit_local.http_api import HttpApiGateway, function_url, routes_from_template
-from vmkit_local.stack import LocalStack, StackConfig
+from vmkit_local.core.asgi import AppSpec
+from vmkit_local.core.http_api import HttpApiGateway, function_url, routes_from_template
+from vmkit_local.core.stack import LocalStack, StackConfig
+from vmkit_local.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -289,14 +290,12 @@ def _persistent_tokens(path: Path) -> dict[str, str]:
     """The simulators' API tokens: random, kept with the data so stored targets still work."""
     if path.exists():
         return json.loads(path.read_text())
-    path.parent.mkdir(parents=True, exist_ok=True)
     tokens = {"hetzner": secrets.token_hex(32), "cloudflare": secrets.token_urlsafe(30)}
-    path.write_text(json.dumps(tokens))
-    path.chmod(0o600)
+    write_atomically(path, json.dumps(tokens), mode=0o600)
     return tokens
 
 
 def _template_resources() -> dict[str, Any]:
-    from vmkit_local.template import load_template
+    from vmkit_local.core.template import load_template
 
     return load_template(TEMPLATE)["Resources"]

@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from vmkit_local.stack import AppLike, LocalStack, ReadyHook, Service, StackConfig
+from vmkit_local.core.stack import AppLike, LocalStack, ReadyHook, Service, StackConfig
 
 T = TypeVar("T")
 

@@ -21,6 +21,7 @@ _EXPORTS = {
     "PathEscapeError": "errors",
     "UnitError": "errors",
     "UnknownServer": "errors",
+    "ServerExists": "errors",
 }
 
 __all__ = sorted(_EXPORTS)

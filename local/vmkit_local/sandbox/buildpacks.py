@@ -39,7 +39,7 @@ _PROCESS_LINE = re.compile(r"^([A-Za-z0-9_-]+)\s*:\s*(.+)$")
 
 
 class BuildFailed(SandboxError):
-    code = "build_failed"
+    """The buildpacks stand-in cannot build this checkout, or the image reference is bad."""
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,10 @@ from typing import Any, Literal
 
 import yaml
 
+from vmkit_local.files import write_atomically
 from vmkit_local.sandbox.errors import CloudInitError, PathEscapeError
 from vmkit_local.sandbox.rootfs import (
     add_system_group,
-    atomic_write_bytes,
     atomic_write_json,
     read_json,
     resolve_in_root,
@@ -174,7 +174,7 @@ class CloudInit:
         instance_dir = self.root / "var/lib/cloud/instance"
         instance_dir.mkdir(parents=True, exist_ok=True)
         text = user_data or ""
-        atomic_write_bytes(instance_dir / "user-data.txt", text.encode(), mode=0o600)
+        write_atomically(instance_dir / "user-data.txt", text, mode=0o600)
         if not text.strip():
             return {}
         if not text.startswith("#cloud-config"):
@@ -202,7 +202,7 @@ class CloudInit:
         data = _decode(entry, spec.get("content", ""), spec.get("encoding", "text/plain"))
         mode = _permissions(entry, spec.get("permissions", "0644"))
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, data, mode)
+        write_atomically(path, data, mode=mode)
         owners_file = self.root / "var/lib/vmkit-sandbox/owners.json"
         owners = read_json(owners_file, {})
         owners[vm_path(self.root, path)] = str(spec.get("owner", "root:root"))

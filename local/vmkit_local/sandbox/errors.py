@@ -1,23 +1,25 @@
 """Errors of the local VM sandbox.
 
-They derive from the domain root so the simulators that call the sandbox can turn them
-into API errors in the one place that already does that.
+Their own root, apart from the product's `VMKitError`: a sandbox failure is the stand-in
+cloud misbehaving (a VM that cannot boot, a deploy that fails as `kamal deploy` would),
+not an error of the control plane. Whoever calls the sandbox turns them into what its
+side of the world shows: the Hetzner simulator fails the server's action, the local
+Actions runner fails the job with Kamal's wording.
 """
 
 from __future__ import annotations
 
-from vmkit.errors import InvalidInput, NotFound, VMKitError
+
+class SandboxError(Exception):
+    """The sandbox refused or failed; `message` says why, for the log it ends up in."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
 
 
-class SandboxError(VMKitError):
-    code = "sandbox_error"
-    status = 500
-
-
-class PathEscapeError(InvalidInput):
+class PathEscapeError(SandboxError):
     """A path given to the sandbox would land outside the VM's root directory."""
-
-    code = "path_escape"
 
 
 class CloudInitError(SandboxError):
@@ -27,8 +29,6 @@ class CloudInitError(SandboxError):
     exactly which line of the user data the sandbox refused.
     """
 
-    code = "cloud_init_failed"
-
     def __init__(self, entry: str, message: str):
         super().__init__(f"{entry}: {message}")
         self.entry = entry
@@ -37,8 +37,14 @@ class CloudInitError(SandboxError):
 class UnitError(SandboxError):
     """A systemd unit is missing or uses directives the supervisor does not emulate."""
 
-    code = "unit_error"
+
+class UnknownServer(SandboxError):
+    """No sandbox VM has this server id."""
 
 
-class UnknownServer(NotFound):
-    code = "server_not_found"
+class ServerExists(SandboxError):
+    """A sandbox VM with this server id already exists."""
+
+
+class InvalidServerId(SandboxError):
+    """A server id that cannot name a VM directory (the simulator's ids are digits)."""

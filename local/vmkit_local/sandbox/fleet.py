@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from vmkit.errors import Conflict, InvalidInput
 from vmkit_local.sandbox.cloudinit import (
     CloudInit,
     CloudInitResult,
@@ -31,7 +30,7 @@ from vmkit_local.sandbox.cloudinit import (
     stored_user_data,
 )
 from vmkit_local.sandbox.containers import restart_containers, stop_all_containers
-from vmkit_local.sandbox.errors import SandboxError, UnknownServer
+from vmkit_local.sandbox.errors import InvalidServerId, SandboxError, ServerExists, UnknownServer
 from vmkit_local.sandbox.rootfs import atomic_write_json, read_json, rfc3339_now, seed_base_image
 from vmkit_local.sandbox.supervisor import ServiceSupervisor
 
@@ -102,7 +101,7 @@ class SandboxFleet:
         server_id = _check_server_id(server_id)
         with self._lock:
             if self._vm_dir(server_id).exists():
-                raise Conflict(f"sandbox VM {server_id} already exists")
+                raise ServerExists(f"sandbox VM {server_id} already exists")
             ip = self._allocate_ip()
             root = self._vm_dir(server_id) / "root"
             root.mkdir(parents=True)
@@ -279,5 +278,5 @@ class SandboxFleet:
 def _check_server_id(server_id: str | int) -> str:
     text = str(server_id)
     if not _SERVER_ID.fullmatch(text):
-        raise InvalidInput(f"invalid sandbox server id {text!r}")
+        raise InvalidServerId(f"invalid sandbox server id {text!r}")
     return text

@@ -12,13 +12,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from vmkit_local.files import write_atomically
 from vmkit_local.sandbox.errors import PathEscapeError
 
 # Linux's own limit on symlinks followed while resolving one path (MAXSYMLINKS).
@@ -115,7 +115,7 @@ def add_system_group(root: Path, group: str) -> bool:
         return False
     used = {int(fields[2]) for fields in (line.split(":") for line in lines) if len(fields) > 2}
     gid = next(g for g in range(999, 100, -1) if g not in used)
-    atomic_write_text(group_file, "\n".join([*lines, f"{group}:x:{gid}:"]) + "\n")
+    write_atomically(group_file, "\n".join([*lines, f"{group}:x:{gid}:"]) + "\n", mode=0o644)
     return True
 
 
@@ -142,26 +142,8 @@ def _read_lines(root: Path, path: str) -> list[str]:
     return file.read_text().splitlines() if file.is_file() else []
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Replace `path` in one step, so a reader sees the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
-    atomic_write_bytes(path, text.encode(), mode)
-
-
 def atomic_write_json(path: Path, value: Any, mode: int = 0o644) -> None:
-    atomic_write_text(path, json.dumps(value, indent=2, sort_keys=True) + "\n", mode)
+    write_atomically(path, json.dumps(value, indent=2, sort_keys=True) + "\n", mode=mode)
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from vmkit_local.sandbox.rootfs import group_members, passwd_entry, resolve_in_r
 
 
 class SshDenied(SandboxError):
-    code = "ssh_denied"
+    """sshd refused the login: unknown user, no authorized key offered, or StrictModes."""
 
 
 def public_key_of(private_key: str) -> str | None:

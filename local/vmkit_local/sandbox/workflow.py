@@ -32,10 +32,10 @@ from typing import Any, Literal
 
 import httpx
 
-from vmkit.errors import VMKitError
 from vmkit_local.sandbox import containers, proxy
 from vmkit_local.sandbox.actions_log import ActionsLog
 from vmkit_local.sandbox.buildpacks import IMAGES_DIR, Image, build_image, pull_image
+from vmkit_local.sandbox.errors import SandboxError
 from vmkit_local.sandbox.kamal_config import KamalConfig, ProxySettings, load_config
 from vmkit_local.sandbox.kamal_secrets import KamalSecrets
 from vmkit_local.sandbox.rootfs import passwd_entry, resolve_in_root
@@ -167,7 +167,7 @@ class _DeployRun:
             )
             self.log.add_mask(*kamal_secrets.values())
             kamal_secrets.require(name.split(":")[-1] for name in config.env_secret)
-        except VMKitError as error:
+        except SandboxError as error:
             raise DeployFailed(f"(Kamal::ConfigurationError): {error.message}") from None
         return config, kamal_secrets
 
@@ -191,7 +191,7 @@ class _DeployRun:
         with self._command(pack, "localhost"):
             try:
                 return build_image(self.checkout, config.repository, version, build_dir, self.log)
-            except VMKitError as error:
+            except SandboxError as error:
                 message = f"(SSHKit::Command::Failed): pack exit status: 1\n{error.message}"
                 raise DeployFailed(message) from None
 
@@ -199,7 +199,7 @@ class _DeployRun:
         if isinstance(value, list):
             try:
                 return kamal_secrets[value[0]]
-            except VMKitError as error:
+            except SandboxError as error:
                 raise DeployFailed(f"(Kamal::ConfigurationError): {error.message}") from None
         return value
 
@@ -223,14 +223,14 @@ class _DeployRun:
                 f"(SSHKit::Runner::ExecuteError): Exception while executing as {user}@{host}: "
                 f"Authentication failed for user {user}@{host}"
             ) from None
-        except VMKitError as error:
+        except SandboxError as error:
             raise DeployFailed(f"(Kamal::ConfigurationError): {error.message}") from None
         return _Server(host, root)
 
     def _ensure_proxy(self, config: KamalConfig, server: _Server) -> None:
         try:
             check_docker_access(server.root, config.ssh_user)
-        except VMKitError as error:
+        except SandboxError as error:
             raise DeployFailed(
                 f"(SSHKit::Command::Failed): Exception while executing on host {server.host}: "
                 f"{error.message}"
@@ -267,7 +267,7 @@ class _DeployRun:
         with self._command(run, server.host):
             try:
                 containers.run_container(server.root, spec)
-            except VMKitError as error:
+            except SandboxError as error:
                 message = f"(SSHKit::Command::Failed): docker exit status: 127\n{error.message}"
                 raise DeployFailed(message) from None
         self._switch(config, server, spec)

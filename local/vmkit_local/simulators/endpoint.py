@@ -10,7 +10,7 @@ body by hand.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -81,6 +81,11 @@ class JsonApi:
             return handler
 
         return register
+
+    def add_routes(self, table: Iterable[tuple[str, list[str], Handler]]) -> None:
+        """Register a table of `(path, methods, handler)` rows."""
+        for path, methods, handler in table:
+            self.route(path, methods)(handler)
 
     def _endpoint(self, handler: Handler, authenticate: Authenticator | None):
         bad_json = self._bad_json

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import fnmatch
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 ADMIN_PATH = "/_sim/faults"
@@ -134,3 +136,20 @@ def fault_admin_routes(injector: FaultInjector) -> list[Route]:
         return Response(status_code=204)
 
     return [Route(ADMIN_PATH, faults, methods=["GET", "POST", "DELETE"])]
+
+
+def app_with_faults(
+    routes: Sequence[BaseRoute],
+    *,
+    injector: FaultInjector,
+    render: FaultRenderer,
+    exception_handlers: Mapping[int, Callable[..., Any]],
+    prefix: str = "",
+) -> Starlette:
+    """A simulator's ASGI app: its routes, `/_sim/faults`, and injected faults in front."""
+    app = Starlette(
+        routes=[*fault_admin_routes(injector), *routes],
+        exception_handlers=dict(exception_handlers),
+    )
+    app.add_middleware(FaultMiddleware, injector=injector, render=render, prefix=prefix)
+    return app

@@ -14,10 +14,10 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from vmkit_local.functions import Invocation
-from vmkit_local.ports import bind_listener
-from vmkit_local.resources import WebSocketApiSpec, WebSocketAuthorizer, WebSocketRoute
-from vmkit_local.websocket import GatewayLimits, WebSocketGateway
+from vmkit_local.core.functions import Invocation
+from vmkit_local.core.listeners import bind_listener
+from vmkit_local.core.resources import WebSocketApiSpec, WebSocketAuthorizer, WebSocketRoute
+from vmkit_local.core.websocket import GatewayLimits, WebSocketGateway
 
 API = WebSocketApiSpec(
     logical_id="Api",

@@ -20,8 +20,7 @@ from sandbox_helpers import (
     render_user_data,
 )
 
-from vmkit.errors import Conflict
-from vmkit_local.sandbox import SandboxFleet, UnknownServer
+from vmkit_local.sandbox import SandboxFleet, ServerExists, UnknownServer
 
 UNIT = "vmkit-agent.service"
 
@@ -301,5 +300,5 @@ def test_cloud_init_cut_short_by_a_power_off_runs_again_at_the_next_boot(
 
 def test_booting_an_existing_server_id_is_a_conflict(fleet: SandboxFleet):
     fleet.boot(60, "first", None)
-    with pytest.raises(Conflict):
+    with pytest.raises(ServerExists):
         fleet.boot(60, "again", None)

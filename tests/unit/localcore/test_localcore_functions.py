@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from vmkit_local.errors import FunctionNotFound
-from vmkit_local.functions import FunctionRuntime, InvalidRequestContent
-from vmkit_local.resources import FunctionSpec
+from vmkit_local.core.errors import FunctionNotFound
+from vmkit_local.core.functions import FunctionRuntime, InvalidRequestContent
+from vmkit_local.core.resources import FunctionSpec
 
 
 def make_function(

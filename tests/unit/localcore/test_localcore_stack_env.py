@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from vmkit_local.errors import LocalStackError
-from vmkit_local.resources import FunctionSpec
-from vmkit_local.stack import merge_function_environments
+from vmkit_local.core.errors import LocalStackError
+from vmkit_local.core.resources import FunctionSpec
+from vmkit_local.core.stack import merge_function_environments
 
 
 def function(logical_id: str, **environment: str) -> FunctionSpec:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from vmkit_local.errors import TemplateError
-from vmkit_local.stackspec import LocalUrls, StackSpec
-from vmkit_local.template import load_template
+from vmkit_local.core.errors import TemplateError
+from vmkit_local.core.stackspec import LocalUrls, StackSpec
+from vmkit_local.core.template import load_template
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "localcore" / "template.yaml"
 URLS = LocalUrls(
@@ -146,6 +146,30 @@ def test_resources_with_conditions_are_refused(tmp_path):
         spec_of(path)
 
 
+@pytest.mark.parametrize(
+    ("resource", "message"),
+    [
+        (
+            "Queue: {Type: 'AWS::SQS::Queue'}",
+            "Queue: the local stack does not build AWS::SQS::Queue",
+        ),
+        (
+            "Table: {Type: 'AWS::Serverless::SimpleTable'}",
+            "does not build AWS::Serverless::SimpleTable",
+        ),
+        (
+            "Api: {Type: 'AWS::ApiGatewayV2::Api', Properties: {ProtocolType: HTTP}}",
+            "Api: the local stack builds WebSocket APIs only, not HTTP",
+        ),
+    ],
+)
+def test_resource_types_the_stack_does_not_build_are_refused_by_name(tmp_path, resource, message):
+    path = minimal(tmp_path, FUNCTION + resource + "\n")
+
+    with pytest.raises(TemplateError, match=message):
+        spec_of(path)
+
+
 # ----- parameters
 
 
@@ -251,32 +275,6 @@ def test_websocket_api_routes_authorizer_and_route_responses():
     assert [key for key, route in api.routes.items() if route.returns_response] == ["echo"]
     assert api.authorizer.function_name == "vmkit-local-WsAuthorizerFunction"
     assert api.authorizer.identity_sources == ("route.request.header.Authorization",)
-
-
-def test_sam_websocket_api_resource_is_read_too(tmp_path):
-    resources = (
-        FUNCTION
-        + """
-Ws:
-  Type: AWS::Serverless::WebSocketApi
-  Properties:
-    StageName: live
-    RouteSelectionExpression: $request.body.action
-    Auth:
-      AuthType: CUSTOM
-      AuthArn: !GetAtt Fn.Arn
-      IdentitySource: [route.request.querystring.token]
-    Routes:
-      $connect: {FunctionArn: !GetAtt Fn.Arn}
-      ping: {FunctionArn: !GetAtt Fn.Arn, RouteResponseSelectionExpression: $default}
-"""
-    )
-    (api,) = spec_of(minimal(tmp_path, resources)).websocket_apis()
-
-    assert api.stage == "live"
-    assert set(api.routes) == {"$connect", "ping"}
-    assert api.routes["ping"].returns_response
-    assert api.authorizer.identity_sources == ("route.request.querystring.token",)
 
 
 def test_endpoint_urls_of_the_stack_are_rewritten_and_others_kept():

@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities.parser.models import (
     APIGatewayWebSocketMessageEventModel,
 )
 
-from vmkit_local.websocket import events
-from vmkit_local.websocket.events import ConnectionInfo
+from vmkit_local.core.websocket import events
+from vmkit_local.core.websocket.events import ConnectionInfo
 
 CAPTURED = Path(__file__).parents[2] / "fixtures" / "localcore" / "events"
 

@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     APIGatewayAuthorizerResponseWebSocket,
 )
 
-from vmkit_local.websocket.policy import InvalidAuthorizerResponse, decide
+from vmkit_local.core.websocket.policy import InvalidAuthorizerResponse, decide
 
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/production/$connect"
 

@@ -143,6 +143,34 @@ BROKEN = [
         "  clear:\n    PORT: [8000]\n",
         "env/clear/PORT: should be a string",
     ),
+    (
+        "ssh:\n  user: kamal\n",
+        "ssh:\n  user: kamal\n  keys_only: yes-please\n",
+        "ssh/keys_only: should be a boolean",
+    ),
+    (
+        "service: invoicer\n",
+        "service: invoicer\ndeploy_timeout: soon\n",
+        "deploy_timeout: should be an integer",
+    ),
+    (
+        "service: invoicer\n",
+        "service: invoicer\nretain_containers: 0\n",
+        "Must retain at least 1 container",
+    ),
+    ("    hosts:\n", "    cmd: [bin/web]\n    hosts:\n", "servers/web/cmd: should be a string"),
+    (
+        "proxy:\n  ssl: true\n  host: invoicer-production.vmkit.app\n  app_port: 8000\n"
+        "  healthcheck:\n    path: /up\n",
+        "proxy: [invoicer.example.com]\n",
+        "proxy: should be a boolean or a hash",
+    ),
+    (
+        "  ssl: true\n",
+        "  ssl:\n    certificate_pem: CERT\n",
+        "proxy: Missing private_key_pem setting",
+    ),
+    ("  ssl: true\n", "  ssl: sure\n", "proxy/ssl: should be a boolean or a hash"),
     ("service: invoicer\n", "service: <%= `whoami` %>\n", "unsupported ERB"),
     ("service: invoicer\n", "service: [invoicer\n", "not valid YAML"),
 ]

@@ -1,4 +1,4 @@
-"""config/deploy.yml validated with Kamal 2's rules and messages."""
+"""config/deploy.yml read for a run: validated by the layer's Kamal 2 rules, then typed."""
 
 from __future__ import annotations
 
@@ -110,11 +110,34 @@ def test_invalid_configs_fail_with_kamals_message(tmp_path: Path, change: dict, 
     assert message in error.value.message
 
 
-def test_erb_is_refused_with_a_reason(tmp_path: Path):
-    (tmp_path / "config").mkdir()
-    (tmp_path / "config/deploy.yml").write_text('service: <%= ENV["APP"] %>\n')
+def test_a_destination_file_is_validated_merged_with_the_base(tmp_path: Path):
+    write(tmp_path, BASE)
+    write(tmp_path, {"deploy_timeout": "soon", "proxy": {"hosts": ["b"]}}, "deploy.staging.yml")
 
-    with pytest.raises(KamalConfigError, match="ERB"):
+    with pytest.raises(KamalConfigError) as error:
+        load_config(tmp_path, "staging")
+
+    assert "deploy_timeout: should be an integer" in error.value.message
+    assert "proxy: Specify one of 'host' or 'hosts', not both" in error.value.message
+
+
+def test_erb_env_lookups_read_the_deploy_steps_environment(tmp_path: Path):
+    text = yaml.safe_dump({**BASE, "service": "SERVICE"}).replace(
+        "SERVICE", '<%= ENV.fetch("APP_NAME") %>'
+    )
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config/deploy.yml").write_text(text)
+
+    assert load_config(tmp_path, env={"APP_NAME": "billing"}).service == "billing"
+    with pytest.raises(KamalConfigError, match="environment variable APP_NAME is not set"):
+        load_config(tmp_path, env={})
+
+
+def test_erb_that_is_not_an_env_lookup_is_refused(tmp_path: Path):
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config/deploy.yml").write_text("service: <%= `hostname` %>\n")
+
+    with pytest.raises(KamalConfigError, match="only ENV lookups are allowed"):
         load_config(tmp_path)
 
 

@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from vmkit.errors import VMKitError
+from vmkit_local.sandbox.errors import SandboxError
 from vmkit_local.sandbox.rootfs import seed_base_image
 from vmkit_local.sandbox.ssh import SshDenied, check_docker_access, check_ssh_login, public_key_of
 
@@ -72,5 +72,7 @@ def test_docker_needs_the_docker_group(root: Path):
     check_docker_access(root, "root")
 
     (root / "etc/group").write_text("docker:x:999:\n")
-    with pytest.raises(VMKitError, match="permission denied while trying to connect to the Docker"):
+    with pytest.raises(
+        SandboxError, match="permission denied while trying to connect to the Docker"
+    ):
         check_docker_access(root, "kamal")

@@ -3,10 +3,13 @@
 Kamal itself is a Ruby gem we cannot run on the control plane, so these are its
 checks that matter for a deploy that must work the first time, ported from
 basecamp/kamal (lib/kamal/configuration.rb and configuration/validator/*.rb, 2.12):
-unknown keys, required keys (service, image, servers, registry), the primary role
-having hosts, builder arch set, buildpacks building one arch, proxy ssl needing a
-host, env and registry secrets present in `.kamal/secrets`, accessories placed on a
-host. Messages follow Kamal's own wording, prefixed with the key path.
+unknown keys, each value of its documented example's type, required keys (service,
+image, servers, registry), the primary role having hosts, builder arch set,
+buildpacks building one arch, proxy ssl needing a host (and both PEMs), at least one
+retained container, env and registry secrets present in `.kamal/secrets`,
+accessories placed on a host. Messages follow Kamal's own wording, prefixed with the
+key path. These are the only Kamal rules in the tree: the local sandbox that plays
+`kamal deploy` validates with them too (`kamal_config_problems`).
 
 Kamal renders a config as ERB before parsing it; `load_kamal_config` renders the
 subset VMKit uses (ENV lookups) and refuses any other Ruby.
@@ -15,7 +18,7 @@ subset VMKit uses (ENV lookups) and refuses any other Ruby.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
 import yaml
@@ -31,36 +34,112 @@ _FROM_ENVIRONMENT = re.compile(
     r"^(?:\$[A-Za-z_][A-Za-z0-9_]*|\$\{[A-Za-z_][A-Za-z0-9_]*\}|\$\(.+\))$"
 )
 
-TOP_KEYS = frozenset(
-    {"service", "image", "labels", "volumes", "registry", "servers", "env", "asset_path"}
-    | {"hooks_path", "hooks_output", "secrets_path", "error_pages_path", "require_destination"}
-    | {"primary_role", "allow_empty_roles", "retain_containers", "minimum_version"}
-    | {"readiness_delay", "deploy_timeout", "drain_timeout", "stop_timeout", "run_directory"}
-    | {"ssh", "builder", "accessories", "proxy", "sshkit", "boot", "logging", "output", "aliases"}
-)
-PROXY_KEYS = frozenset(
-    {"host", "hosts", "app_port", "ssl", "ssl_redirect", "forward_headers", "response_timeout"}
-    | {"path_prefix", "path_prefixes", "strip_path_prefix", "healthcheck", "buffering"}
-    | {"logging", "run"}
-)
-HEALTHCHECK_KEYS = frozenset({"interval", "path", "timeout"})
-BUILDER_KEYS = frozenset(
-    {"arch", "remote", "local", "pack", "cache", "context", "dockerfile", "target", "args"}
-    | {"secrets", "ssh", "driver", "provenance", "sbom"}
-)
-PACK_KEYS = frozenset({"builder", "buildpacks"})
-REGISTRY_KEYS = frozenset({"server", "username", "password"})
-SSH_KEYS = frozenset(
-    {"user", "port", "proxy", "proxy_command", "log_level", "keys_only", "keys", "key_data"}
-    | {"config", "forward_agent"}
-)
-ROLE_KEYS = frozenset(
-    {"hosts", "cmd", "stop_timeout", "options", "logging", "proxy", "labels", "env", "asset_path"}
-)
-ACCESSORY_KEYS = frozenset(
-    {"service", "image", "registry", "host", "hosts", "role", "roles", "tag", "tags", "cmd"}
-    | {"port", "labels", "options", "env", "files", "directories", "volumes", "network", "proxy"}
-)
+# The documented examples' types, which Kamal's validator checks values against. A
+# dict is a section checked key by key (unknown keys are errors); a tuple lists the
+# shapes a value may take; None marks a key whose rules `_Checker` applies itself.
+STRING, INTEGER, BOOLEAN, HASH = "a string", "an integer", "a boolean", "a hash"
+STRINGS = "an array of strings"
+Kind = str | tuple[Any, ...] | dict[str, Any] | None
+
+SSH: dict[str, Kind] = {
+    "user": STRING,
+    "port": STRING,
+    "proxy": STRING,
+    "proxy_command": STRING,
+    "log_level": STRING,
+    "keys_only": BOOLEAN,
+    "keys": STRINGS,
+    "key_data": STRINGS,
+    "config": (BOOLEAN, STRING, STRINGS),
+    "forward_agent": BOOLEAN,
+}
+TOP: dict[str, Kind] = {
+    "service": None,
+    "image": STRING,
+    "labels": HASH,
+    "volumes": STRINGS,
+    "registry": None,
+    "servers": None,
+    "env": None,
+    "asset_path": STRING,
+    "hooks_path": STRING,
+    "hooks_output": (STRING, HASH),
+    "secrets_path": STRING,
+    "error_pages_path": STRING,
+    "require_destination": BOOLEAN,
+    "primary_role": STRING,
+    "allow_empty_roles": BOOLEAN,
+    "retain_containers": INTEGER,
+    "minimum_version": STRING,
+    "readiness_delay": INTEGER,
+    "deploy_timeout": INTEGER,
+    "drain_timeout": INTEGER,
+    "stop_timeout": INTEGER,
+    "run_directory": STRING,
+    "ssh": SSH,
+    "builder": None,
+    "accessories": None,
+    "proxy": None,
+    "sshkit": HASH,
+    "boot": HASH,
+    "logging": HASH,
+    "output": HASH,
+    "aliases": HASH,
+}
+PROXY: dict[str, Kind] = {
+    "host": STRING,
+    "hosts": STRINGS,
+    "app_port": None,
+    "ssl": (BOOLEAN, {"certificate_pem": STRING, "private_key_pem": STRING}),
+    "ssl_redirect": BOOLEAN,
+    "forward_headers": BOOLEAN,
+    "response_timeout": INTEGER,
+    "path_prefix": STRING,
+    "path_prefixes": STRINGS,
+    "strip_path_prefix": BOOLEAN,
+    "healthcheck": {"interval": INTEGER, "path": None, "timeout": INTEGER},
+    "buffering": {
+        "requests": BOOLEAN,
+        "responses": BOOLEAN,
+        "max_request_body": INTEGER,
+        "max_response_body": INTEGER,
+        "memory": INTEGER,
+    },
+    "logging": {"request_headers": STRINGS, "response_headers": STRINGS},
+    "run": HASH,
+}
+BUILDER: dict[str, Kind] = {
+    "arch": None,
+    "remote": STRING,
+    "local": BOOLEAN,
+    "pack": {"builder": STRING, "buildpacks": STRINGS},
+    "cache": {"type": STRING, "options": STRING, "image": STRING},
+    "context": STRING,
+    "dockerfile": STRING,
+    "target": STRING,
+    "args": HASH,
+    "secrets": STRINGS,
+    "ssh": STRING,
+    "driver": STRING,
+    "provenance": STRING,
+    "sbom": BOOLEAN,
+}
+REGISTRY: dict[str, Kind] = {"server": STRING, "username": None, "password": None}
+ROLE: dict[str, Kind] = {
+    "hosts": None,
+    "cmd": STRING,
+    "stop_timeout": INTEGER,
+    "options": HASH,
+    "logging": HASH,
+    "proxy": None,
+    "labels": HASH,
+    "env": None,
+    "asset_path": STRING,
+}
+ACCESSORY: dict[str, Kind] = dict.fromkeys((
+    "service", "image", "registry", "host", "hosts", "role", "roles", "tag", "tags", "cmd",
+    "port", "labels", "options", "env", "files", "directories", "volumes", "network", "proxy",
+))  # fmt: skip
 ACCESSORY_PLACEMENT = ("host", "hosts", "role", "roles", "tag", "tags")
 ENV_KEYS = frozenset({"clear", "secret", "tags"})
 KNOWN_ARCHES = frozenset({"amd64", "arm64"})
@@ -154,6 +233,13 @@ def validate_kamal_config(
         config = load_kamal_config(yaml_text, env)
     except KamalConfigError as exc:
         return [str(exc)]
+    return kamal_config_problems(config, secrets_text=secrets_text, expected_arch=expected_arch)
+
+
+def kamal_config_problems(
+    config: dict[str, Any], *, secrets_text: str | None = None, expected_arch: str | None = None
+) -> list[str]:
+    """`validate_kamal_config` for a config already read (say, merged with a destination's)."""
     checker = _Checker(secret_names(secrets_text) if secrets_text is not None else None)
     checker.check(config, expected_arch)
     return checker.problems
@@ -168,18 +254,21 @@ class _Checker:
         self.problems.append(f"{context}: {message}" if context else message)
 
     def check(self, config: dict[str, Any], expected_arch: str | None) -> None:
-        self.known_keys("", config, TOP_KEYS, allow_extensions=True)
+        self.shape("", config, TOP, allow_extensions=True)
         for key in ("service", "registry"):
             if not config.get(key):
                 self.error("", f"Missing required configuration for {key}")
         service = config.get("service")
         if service and not (isinstance(service, str) and _SERVICE_NAME.match(service)):
             self.error(
-                "service",
+                "",
                 "Service name can only include alphanumeric characters, hyphens, and underscores",
             )
         if not config.get("image") and not _local_registry(config.get("registry")):
             self.error("", "Missing required configuration for image")
+        retain = config.get("retain_containers")
+        if isinstance(retain, int) and not isinstance(retain, bool) and retain < 1:
+            self.error("", "Must retain at least 1 container")
         self.servers(config)
         if isinstance(config.get("registry"), dict):
             self.registry(config["registry"])
@@ -188,32 +277,51 @@ class _Checker:
         self.builder(config.get("builder"), expected_arch)
         if "proxy" in config:
             self.proxy("proxy", config["proxy"], self._web_hosts(config))
-        if "ssh" in config:
-            self.mapping("ssh", config["ssh"], SSH_KEYS)
         if "env" in config:
             self.env("env", config["env"])
         self.accessories(config.get("accessories"))
 
     # -- helpers ------------------------------------------------------------------
 
-    def mapping(self, context: str, value: Any, keys: frozenset[str]) -> bool:
+    def shape(
+        self, context: str, value: Any, schema: dict[str, Kind], allow_extensions: bool = False
+    ) -> bool:
+        """A section: a hash with only the schema's keys, each of its kind. False if no hash."""
         if not isinstance(value, dict):
             self.error(context, "should be a hash")
             return False
-        self.known_keys(context, value, keys)
+        keys = [k for k in value if not (allow_extensions and str(k).startswith("x-"))]
+        self.known_keys(context, keys, schema)
+        for key in keys:
+            if schema.get(key) is not None:
+                self.kind(f"{context}/{key}" if context else str(key), value[key], schema[key])
         return True
 
-    def known_keys(
-        self, context: str, value: dict, keys: frozenset[str], allow_extensions: bool = False
-    ) -> None:
-        unknown = [
-            str(k)
-            for k in value
-            if k not in keys and not (allow_extensions and str(k).startswith("x-"))
-        ]
+    def known_keys(self, context: str, keys: Iterable[Any], allowed: Container[str]) -> None:
+        unknown = [str(k) for k in keys if k not in allowed]
         if unknown:
             word = "key" if len(unknown) == 1 else "keys"
             self.error(context, f"unknown {word}: {', '.join(unknown)}")
+
+    def kind(self, context: str, value: Any, kind: Kind) -> None:
+        if isinstance(kind, dict):
+            self.shape(context, value, kind)
+        elif isinstance(kind, tuple):
+            # The option of the value's own shape decides, so a hash gets the hash's errors
+            # ("proxy/ssl: unknown key: ...") rather than a vague "should be X or Y".
+            matching = [option for option in kind if _same_shape(value, option)]
+            if matching:
+                self.kind(context, value, matching[0])
+            else:
+                self.error(context, "should be " + " or ".join(_describe(k) for k in kind))
+        elif kind == STRINGS:
+            if not isinstance(value, list):
+                self.error(context, "should be an array")
+            else:
+                for index, item in enumerate(value):
+                    self.kind(f"{context}/{index}", item, STRING)
+        elif not _IS_KIND[kind](value):
+            self.error(context, f"should be {kind}")
 
     def secret(self, context: str, name: Any) -> None:
         if not isinstance(name, str):
@@ -247,12 +355,12 @@ class _Checker:
             if isinstance(spec, list):
                 hosts = spec
                 self.host_list(context, spec)
-            elif self.mapping(context, spec, ROLE_KEYS):
+            elif self.shape(context, spec, ROLE):
                 hosts = spec.get("hosts") or []
                 self.host_list(f"{context}/hosts", hosts)
                 if "env" in spec:
                     self.env(f"{context}/env", spec["env"])
-                if "proxy" in spec and isinstance(spec["proxy"], dict):
+                if "proxy" in spec:
                     self.proxy(f"{context}/proxy", spec["proxy"], hosts)
             else:
                 continue
@@ -272,7 +380,7 @@ class _Checker:
                 self.error(f"{context}/{index}", "should be a string or a hash")
 
     def registry(self, registry: dict[str, Any]) -> None:
-        self.known_keys("registry", registry, REGISTRY_KEYS)
+        self.shape("registry", registry, REGISTRY)
         if _local_registry(registry):
             return
         for key in ("username", "password"):
@@ -297,7 +405,7 @@ class _Checker:
         if builder is None:
             self.error("builder", "Builder arch not set")
             return
-        if not self.mapping("builder", builder, BUILDER_KEYS):
+        if not self.shape("builder", builder, BUILDER):
             return
         arch = builder.get("arch")
         arches = arch if isinstance(arch, list) else [arch] if arch else []
@@ -309,9 +417,7 @@ class _Checker:
         if expected_arch and arches and arches != [expected_arch]:
             self.error("builder/arch", f"should be {expected_arch}, the server's architecture")
         if "pack" in builder:
-            if self.mapping("builder/pack", builder["pack"], PACK_KEYS) and not builder["pack"].get(
-                "builder"
-            ):
+            if isinstance(builder["pack"], dict) and not builder["pack"].get("builder"):
                 self.error("builder/pack", "builder is required")
             if len(arches) > 1:
                 self.error("builder", "buildpacks only support building for one arch")
@@ -324,16 +430,21 @@ class _Checker:
     def proxy(self, context: str, proxy: Any, hosts: list[Any]) -> None:
         if proxy is None or isinstance(proxy, bool):
             return
-        if not self.mapping(context, proxy, PROXY_KEYS):
+        if not isinstance(proxy, dict):
+            self.error(context, "should be a boolean or a hash")
             return
+        self.shape(context, proxy, PROXY)
         has_host = bool(proxy.get("host")) or bool(proxy.get("hosts"))
         ssl = proxy.get("ssl")
         if ssl and not has_host:
             self.error(context, "Must set a host to enable automatic SSL")
         if "host" in proxy and "hosts" in proxy:
             self.error(context, "Specify one of 'host' or 'hosts', not both")
-        if ssl not in (None, True, False) and not isinstance(ssl, dict):
-            self.error(f"{context}/ssl", "should be a boolean or a hash")
+        if isinstance(ssl, dict) and bool(ssl.get("certificate_pem")) != bool(
+            ssl.get("private_key_pem")
+        ):
+            missing = "private_key_pem" if ssl.get("certificate_pem") else "certificate_pem"
+            self.error(context, f"Missing {missing} setting")
         if ssl is True and len(hosts) > 1:
             self.error(
                 context,
@@ -346,9 +457,7 @@ class _Checker:
         ):
             self.error(f"{context}/app_port", "should be an integer port number")
         healthcheck = proxy.get("healthcheck")
-        if healthcheck is not None and self.mapping(
-            f"{context}/healthcheck", healthcheck, HEALTHCHECK_KEYS
-        ):
+        if isinstance(healthcheck, dict):
             path = healthcheck.get("path")
             if path is not None and (not isinstance(path, str) or not path.startswith("/")):
                 self.error(f"{context}/healthcheck/path", "should be a path starting with '/'")
@@ -389,7 +498,7 @@ class _Checker:
             return
         for name, spec in accessories.items():
             context = f"accessories/{name}"
-            if not self.mapping(context, spec, ACCESSORY_KEYS):
+            if not self.shape(context, spec, ACCESSORY):
                 continue
             if not spec.get("image"):
                 self.error(context, "Missing required configuration for image")
@@ -416,3 +525,28 @@ class _Checker:
 
 def _local_registry(registry: Any) -> bool:
     return isinstance(registry, dict) and str(registry.get("server", "")).startswith("localhost")
+
+
+_IS_KIND = {
+    # Kamal's validator lets numbers and booleans stand for strings (`port: 22`).
+    STRING: lambda v: isinstance(v, str | int | float | bool),
+    INTEGER: lambda v: isinstance(v, int) and not isinstance(v, bool),
+    BOOLEAN: lambda v: isinstance(v, bool),
+    HASH: lambda v: isinstance(v, dict),
+}
+
+
+def _same_shape(value: Any, kind: Kind) -> bool:
+    if isinstance(kind, dict) or kind == HASH:
+        return isinstance(value, dict)
+    if kind == STRINGS:
+        return isinstance(value, list)
+    if kind == BOOLEAN:
+        return isinstance(value, bool)
+    return not isinstance(value, dict | list)
+
+
+def _describe(kind: Kind) -> str:
+    if isinstance(kind, dict):
+        return HASH
+    return "an array" if kind == STRINGS else str(kind)

@@ -17,13 +17,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from ..clock import iso_micro, utc_now
 from ..endpoint import Call, JsonApi, bearer_token
-from ..faults import Fault, FaultInjector, FaultMiddleware, fault_admin_routes
+from ..faults import Fault, FaultInjector, app_with_faults
 from ..snapshot import JsonSnapshot
 from .errors import CloudflareError, envelope, malformed_json, record_not_found, unroutable
 from .records import PROXIABLE_TYPES, clash, validated
@@ -141,16 +140,14 @@ class CloudflareSimulator:
             ("/zones/{zone_id}/dns_records/{record_id}", ["PATCH"], self._patch_record),
             ("/zones/{zone_id}/dns_records/{record_id}", ["DELETE"], self._delete_record),
         ]
-        for path, methods, handler in table:
-            api.route(path, methods)(handler)
-        app = Starlette(
-            routes=[*fault_admin_routes(self.faults), *api.routes],
+        api.add_routes(table)
+        return app_with_faults(
+            api.routes,
+            injector=self.faults,
+            render=_render_fault,
             exception_handlers={404: _no_route, 405: _method_not_allowed},
+            prefix=API_PREFIX,
         )
-        app.add_middleware(
-            FaultMiddleware, injector=self.faults, render=_render_fault, prefix=API_PREFIX
-        )
-        return app
 
     def _authenticate(self, call: Call) -> None:
         token = bearer_token(call)

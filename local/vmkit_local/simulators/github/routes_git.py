@@ -241,12 +241,7 @@ def register(api: JsonApi, sim: GitHubSimulator) -> None:
         sha = required_str(body, "sha")
         force = optional_bool(body, "force")
         with sim.state.lock:
-            repo = sim.repo_for(call)
-            git = sim.git(repo)
-            name = f"refs/{call.path_params['ref']}"
-            current = git.refs(name).get(name)
-            if current is None:
-                raise unprocessable("Reference does not exist")
+            repo, git, name, current = _existing_ref(sim, call)
             if git.object_type(sha) != "commit":
                 raise unprocessable("Object does not exist")
             if not force and not git.is_ancestor(current, sha):
@@ -258,12 +253,7 @@ def register(api: JsonApi, sim: GitHubSimulator) -> None:
     @api.route("/repos/{owner}/{repo}/git/refs/{ref:path}", ["DELETE"])
     def delete_ref(call: Call) -> Response:
         with sim.state.lock:
-            repo = sim.repo_for(call)
-            git = sim.git(repo)
-            name = f"refs/{call.path_params['ref']}"
-            current = git.refs(name).get(name)
-            if current is None:
-                raise unprocessable("Reference does not exist")
+            _, git, name, current = _existing_ref(sim, call)
             try:
                 git.delete_ref(name, current)
             except RefConflict:
@@ -320,11 +310,7 @@ def register(api: JsonApi, sim: GitHubSimulator) -> None:
     @api.route("/repos/{owner}/{repo}/git/blobs/{sha}", ["GET"])
     def get_blob(call: Call) -> Response:
         with sim.state.lock:
-            repo = sim.repo_for(call)
-            git = sim.git(repo)
-            sha = call.path_params["sha"]
-            if git.object_type(sha) != "blob":
-                raise not_found()
+            repo, git, sha = _stored_object(sim, call, "blob")
             return JSONResponse(
                 blob_json(call.base_url, repo["full_name"], sha, git.read_blob(sha))
             )
@@ -353,14 +339,33 @@ def register(api: JsonApi, sim: GitHubSimulator) -> None:
     @api.route("/repos/{owner}/{repo}/git/commits/{sha}", ["GET"])
     def get_git_commit(call: Call) -> Response:
         with sim.state.lock:
-            repo = sim.repo_for(call)
-            git = sim.git(repo)
-            sha = call.path_params["sha"]
-            if git.object_type(sha) != "commit":
-                raise not_found()
+            repo, git, sha = _stored_object(sim, call, "commit")
             return JSONResponse(
                 git_commit_json(call.base_url, repo["full_name"], git.read_commit(sha))
             )
+
+
+def _existing_ref(sim: GitHubSimulator, call: Call) -> tuple[dict[str, Any], GitRepo, str, str]:
+    """The call's repo, its git store, the `{ref}` in the path and the commit it points at."""
+    repo = sim.repo_for(call)
+    git = sim.git(repo)
+    name = f"refs/{call.path_params['ref']}"
+    current = git.refs(name).get(name)
+    if current is None:
+        raise unprocessable("Reference does not exist")
+    return repo, git, name, current
+
+
+def _stored_object(
+    sim: GitHubSimulator, call: Call, kind: str
+) -> tuple[dict[str, Any], GitRepo, str]:
+    """The call's repo, its git store and the `{sha}` in the path, which must be a `kind`."""
+    repo = sim.repo_for(call)
+    git = sim.git(repo)
+    sha = call.path_params["sha"]
+    if git.object_type(sha) != kind:
+        raise not_found()
+    return repo, git, sha
 
 
 def _under(directory: str, entry: TreeEntry) -> TreeEntry:

@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..clock import iso_seconds, utc_now
 from ..endpoint import Call, JsonApi, bearer_token
-from ..faults import Fault, FaultInjector, FaultMiddleware, fault_admin_routes
+from ..faults import Fault, FaultInjector, app_with_faults
 from ..hooks import RunWorkflowHook
 from ..snapshot import JsonSnapshot
 from . import routes_actions, routes_apps, routes_git, routes_pulls
@@ -317,17 +316,12 @@ class GitHubSimulator:
         api = JsonApi(bad_json=problems_parsing_json, authenticate=self._authenticate)
         for module in (routes_apps, routes_git, routes_pulls, routes_actions):
             module.register(api, self)
-        app = Starlette(
-            routes=[
-                *fault_admin_routes(self.faults),
-                *routes_apps.oauth_routes(self),
-                *api.routes,
-                *routes_actions.page_routes(self),
-            ],
+        return app_with_faults(
+            [*routes_apps.oauth_routes(self), *api.routes, *routes_actions.page_routes(self)],
+            injector=self.faults,
+            render=_render_fault,
             exception_handlers={404: _not_found, 405: _not_found},
         )
-        app.add_middleware(FaultMiddleware, injector=self.faults, render=_render_fault)
-        return app
 
 
 def _noreply(user: dict[str, Any]) -> str:

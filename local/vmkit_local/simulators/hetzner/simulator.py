@@ -16,14 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from ..clock import iso_offset, utc_now
 from ..endpoint import Call, JsonApi, bearer_token
-from ..faults import Fault, FaultInjector, FaultMiddleware, fault_admin_routes
+from ..faults import Fault, FaultInjector, app_with_faults
 from ..hooks import BootHook, DestroyHook
 from ..snapshot import JsonSnapshot
 from . import catalog
@@ -107,16 +106,14 @@ class HetznerSimulator:
             ("/actions", ["GET"], self._list_actions),
             ("/actions/{id}", ["GET"], self._get_action),
         ]
-        for path, methods, handler in table:
-            api.route(path, methods)(handler)
-        app = Starlette(
-            routes=[*fault_admin_routes(self.faults), *api.routes],
+        api.add_routes(table)
+        return app_with_faults(
+            api.routes,
+            injector=self.faults,
+            render=_render_fault,
             exception_handlers={404: _route_not_found, 405: _route_not_found},
+            prefix=API_PREFIX,
         )
-        app.add_middleware(
-            FaultMiddleware, injector=self.faults, render=_render_fault, prefix=API_PREFIX
-        )
-        return app
 
     def _authenticate(self, call: Call) -> None:
         token = bearer_token(call)

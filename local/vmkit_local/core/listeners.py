@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 
-from vmkit_local.errors import LocalStackError
+from vmkit_local.core.errors import LocalStackError
 
 
 def bind_listener(host: str, port: int = 0) -> socket.socket:

@@ -1,10 +1,10 @@
 """A template's WebSocket API: its stage, routes, their functions, the $connect authorizer.
 
-Two spellings are read: SAM's `AWS::Serverless::WebSocketApi` (routes and auth inline)
-and plain `AWS::ApiGatewayV2::Api` with its Route, Integration, Authorizer,
-RouteResponse and Stage resources. A route "returns a response" (its integration's
-body is sent back to the client) when it has a RouteResponseSelectionExpression or a
-RouteResponse, as on API Gateway.
+Read from an `AWS::ApiGatewayV2::Api` (ProtocolType WEBSOCKET) with its Route,
+Integration, Authorizer, RouteResponse and Stage resources, as template.yaml spells it
+(SAM has no WebSocket resource of its own). A route "returns a response" (its
+integration's body is sent back to the client) when it has a
+RouteResponseSelectionExpression or a RouteResponse, as on API Gateway.
 """
 
 from __future__ import annotations
@@ -13,27 +13,26 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from vmkit_local.errors import TemplateError
-from vmkit_local.resources import WebSocketApiSpec, WebSocketAuthorizer, WebSocketRoute
+from vmkit_local.core.errors import TemplateError
+from vmkit_local.core.resources import WebSocketApiSpec, WebSocketAuthorizer, WebSocketRoute
 
 if TYPE_CHECKING:
-    from vmkit_local.stackspec import StackSpec
+    from vmkit_local.core.stackspec import StackSpec
 
-SAM_WEBSOCKET_API_TYPE = "AWS::Serverless::WebSocketApi"
 V2_API_TYPE = "AWS::ApiGatewayV2::Api"
+WEBSOCKET_TYPES = frozenset(
+    {V2_API_TYPE}
+    | {f"AWS::ApiGatewayV2::{child}" for child in ("Route", "Integration", "RouteResponse")}
+    | {"AWS::ApiGatewayV2::Authorizer", "AWS::ApiGatewayV2::Stage"}
+)
 
 
 def read_websocket_apis(spec: StackSpec) -> list[WebSocketApiSpec]:
-    apis = [
-        _from_sam(spec, logical_id, properties)
-        for logical_id, properties in spec.of_type(SAM_WEBSOCKET_API_TYPE)
-    ]
-    apis += [
+    return [
         _from_v2(spec, logical_id, properties)
         for logical_id, properties in spec.of_type(V2_API_TYPE)
         if properties.get("ProtocolType") == "WEBSOCKET"
     ]
-    return apis
 
 
 def _function_name(arn_or_uri: str, where: str) -> str:
@@ -42,32 +41,6 @@ def _function_name(arn_or_uri: str, where: str) -> str:
     if not match:
         raise TemplateError(f"{where}: {arn_or_uri!r} does not name a Lambda function")
     return match.group(1)
-
-
-def _from_sam(spec: StackSpec, logical_id: str, properties: Mapping[str, Any]) -> WebSocketApiSpec:
-    routes = {}
-    for key, route in (properties.get("Routes") or {}).items():
-        route = spec.resolve(route, f"{logical_id}.Routes.{key}")
-        routes[key] = WebSocketRoute(
-            route_key=key,
-            function_name=_function_name(str(route.get("FunctionArn", "")), f"{logical_id}.{key}"),
-            returns_response=bool(route.get("RouteResponseSelectionExpression")),
-        )
-    auth = spec.resolve(properties.get("Auth") or {}, f"{logical_id}.Auth")
-    authorizer = None
-    if auth.get("AuthType") == "CUSTOM":
-        authorizer = WebSocketAuthorizer(
-            function_name=_function_name(str(auth.get("AuthArn", "")), f"{logical_id}.Auth"),
-            identity_sources=tuple(auth.get("IdentitySource") or ()),
-        )
-    return WebSocketApiSpec(
-        logical_id=logical_id,
-        api_id=spec.physical(logical_id).ref,
-        stage=str(spec.resolve(properties.get("StageName", "default"), logical_id)),
-        route_selection_expression=str(properties.get("RouteSelectionExpression", "")),
-        routes=routes,
-        authorizer=authorizer,
-    )
 
 
 def _children(spec: StackSpec, kind: str, api_id: str) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from vmkit_local.errors import TemplateError
+from vmkit_local.core.errors import TemplateError
 
 _SHORT_FORMS = {
     "Ref": "Ref",

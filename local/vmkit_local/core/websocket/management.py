@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from websockets.exceptions import ConnectionClosed
 
 if TYPE_CHECKING:
-    from vmkit_local.websocket.gateway import Connection, WebSocketGateway
+    from vmkit_local.core.websocket.gateway import Connection, WebSocketGateway
 
 Scope = dict[str, Any]
 

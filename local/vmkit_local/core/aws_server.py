@@ -31,8 +31,8 @@ import urllib.request
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from vmkit_local.lambda_api import LambdaInvokeRouter
-from vmkit_local.ports import port_of
+from vmkit_local.core.lambda_api import LambdaInvokeRouter
+from vmkit_local.core.listeners import port_of
 
 # What moto must be told in server mode (NOTES.md): run state machines for real, and
 # never try Docker for Lambda (the router answers Lambda invocations instead).

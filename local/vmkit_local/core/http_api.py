@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from vmkit_local.functions import FunctionRuntime
+from vmkit_local.core.functions import FunctionRuntime
 
 log = logging.getLogger(__name__)
 

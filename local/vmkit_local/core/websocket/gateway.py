@@ -46,14 +46,14 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from vmkit_local.asgi import AppSpec, UvicornServer
-from vmkit_local.functions import Invocation
-from vmkit_local.loop import LoopThread
-from vmkit_local.resources import WebSocketApiSpec, WebSocketRoute
-from vmkit_local.websocket import events
-from vmkit_local.websocket.events import ConnectionInfo
-from vmkit_local.websocket.management import ConnectionsApi
-from vmkit_local.websocket.policy import InvalidAuthorizerResponse, decide
+from vmkit_local.core.asgi import AppSpec, UvicornServer
+from vmkit_local.core.functions import Invocation
+from vmkit_local.core.loop import LoopThread
+from vmkit_local.core.resources import WebSocketApiSpec, WebSocketRoute
+from vmkit_local.core.websocket import events
+from vmkit_local.core.websocket.events import ConnectionInfo
+from vmkit_local.core.websocket.management import ConnectionsApi
+from vmkit_local.core.websocket.policy import InvalidAuthorizerResponse, decide
 
 log = logging.getLogger(__name__)
 

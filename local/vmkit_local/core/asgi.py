@@ -18,8 +18,8 @@ from typing import Any
 
 import uvicorn
 
-from vmkit_local.errors import LocalStackError
-from vmkit_local.loop import LoopThread
+from vmkit_local.core.errors import LocalStackError
+from vmkit_local.core.loop import LoopThread
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class UvicornServer:
 
 
 class AppServer:
-    """A mounted app on its own loop thread (see `vmkit_local.loop`)."""
+    """A mounted app on its own loop thread (see `vmkit_local.core.loop`)."""
 
     def __init__(self, name: str, spec: AppSpec, sock: socket.socket):
         self.name = name

@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import logging
 import re
 import uuid
 from collections.abc import Iterator, Mapping
@@ -26,15 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vmkit_local.cfn import (
+from vmkit_local.core.cfn import (
     env_text,
     merge_globals,
-    simple_table_kwargs,
     substitute_definition,
     table_kwargs,
 )
-from vmkit_local.errors import TemplateError
-from vmkit_local.resources import (
+from vmkit_local.core.errors import TemplateError
+from vmkit_local.core.resources import (
     FunctionSpec,
     KmsAliasSpec,
     KmsKeySpec,
@@ -44,17 +42,23 @@ from vmkit_local.resources import (
     TableSpec,
     WebSocketApiSpec,
 )
-from vmkit_local.template import Resolver, load_template
-from vmkit_local.websocket.template import SAM_WEBSOCKET_API_TYPE, V2_API_TYPE, read_websocket_apis
+from vmkit_local.core.template import Resolver, load_template
+from vmkit_local.core.websocket.template import V2_API_TYPE, WEBSOCKET_TYPES, read_websocket_apis
 
-log = logging.getLogger(__name__)
-
-FUNCTION_TYPES = ("AWS::Serverless::Function",)
-TABLE_TYPES = ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable")
-STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
-LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
-REST_API_TYPES = ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi")
-HTTP_API_TYPES = ("AWS::Serverless::HttpApi",)
+FUNCTION_TYPE = "AWS::Serverless::Function"
+FUNCTION_URL_TYPE = "AWS::Lambda::Url"  # SAM adds one for a function's FunctionUrlConfig
+TABLE_TYPE = "AWS::DynamoDB::Table"
+STATE_MACHINE_TYPE = "AWS::Serverless::StateMachine"
+LAYER_TYPE = "AWS::Serverless::LayerVersion"
+HTTP_API_TYPE = "AWS::Serverless::HttpApi"
+# What the local stack builds: the resource types VMKit's template.yaml uses, no more.
+BUILT_TYPES = frozenset(
+    {FUNCTION_TYPE, FUNCTION_URL_TYPE, TABLE_TYPE, STATE_MACHINE_TYPE, LAYER_TYPE, HTTP_API_TYPE}
+    | {"AWS::KMS::Key", "AWS::KMS::Alias", "AWS::SSM::Parameter", "AWS::SecretsManager::Secret"}
+    | {"AWS::S3::Bucket", *WEBSOCKET_TYPES}
+)
+# Accepted and left out: the in-process runtime lets every caller invoke every function.
+UNENFORCED_TYPES = frozenset({"AWS::Lambda::Permission"})
 
 # Lambda refuses these keys in a function's environment (it sets them itself).
 RESERVED_ENV_KEYS = frozenset(
@@ -131,8 +135,8 @@ class StackSpec:
         self.account_id = account_id
         self.local_urls = local_urls or LocalUrls()
         self.resources: dict[str, dict[str, Any]] = dict(self.template["Resources"])
-        self._refuse_conditions()
-        self._add_implicit_resources()
+        self._refuse_what_is_not_built()
+        self._add_function_urls()
         self.parameters = self._read_parameters(parameter_overrides or {})
         unknown_apis = sorted(set(self.local_urls.api_urls) - set(self.resources))
         if unknown_apis:
@@ -210,36 +214,30 @@ class StackSpec:
 
     # ----- structure checks and implicit resources
 
-    def _refuse_conditions(self) -> None:
+    def _refuse_what_is_not_built(self) -> None:
         for logical_id, resource in self.resources.items():
             if "Condition" in resource:
                 raise TemplateError(
                     f"{logical_id}: resource Conditions are not supported by the local stack"
                 )
+            kind = resource.get("Type")
+            if kind not in BUILT_TYPES | UNENFORCED_TYPES:
+                raise TemplateError(f"{logical_id}: the local stack does not build {kind}")
+            protocol = (resource.get("Properties") or {}).get("ProtocolType")
+            if kind == V2_API_TYPE and protocol != "WEBSOCKET":
+                raise TemplateError(
+                    f"{logical_id}: the local stack builds WebSocket APIs only, not {protocol}"
+                )
 
-    def _add_implicit_resources(self) -> None:
-        """Resources SAM creates on its own that a template can still reference."""
-        for logical_id, resource in list(self.resources.items()):
-            if resource.get("Type") not in FUNCTION_TYPES:
-                continue
-            properties = resource.get("Properties") or {}
+    def _add_function_urls(self) -> None:
+        """The `{Function}Url` resource SAM adds for a FunctionUrlConfig, which `!GetAtt`
+        can reach."""
+        for logical_id, properties in list(self.of_type(FUNCTION_TYPE)):
             if "FunctionUrlConfig" in properties:
                 self.resources.setdefault(
                     f"{logical_id}Url",
-                    {"Type": "AWS::Lambda::Url", "Properties": {"TargetFunctionArn": logical_id}},
+                    {"Type": FUNCTION_URL_TYPE, "Properties": {"TargetFunctionArn": logical_id}},
                 )
-            for event in (properties.get("Events") or {}).values():
-                event_type = event.get("Type")
-                event_properties = event.get("Properties") or {}
-                if event_type == "Api" and "RestApiId" not in event_properties:
-                    self.resources.setdefault(
-                        "ServerlessRestApi",
-                        {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "Prod"}},
-                    )
-                if event_type == "HttpApi" and "ApiId" not in event_properties:
-                    self.resources.setdefault(
-                        "ServerlessHttpApi", {"Type": "AWS::Serverless::HttpApi", "Properties": {}}
-                    )
 
     def of_type(self, *types: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """(logical id, properties) of every resource of the given types, in template order."""
@@ -294,18 +292,18 @@ class StackSpec:
         kind = resource.get("Type", "")
         properties = resource.get("Properties") or {}
         region, account = self.region, self.account_id
-        if kind in (*FUNCTION_TYPES, "AWS::Lambda::Function"):
+        if kind == FUNCTION_TYPE:
             name = self._property_name(logical_id, properties, "FunctionName")
             arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
             return _Physical(name, {"Arn": arn})
-        if kind == "AWS::Lambda::Url":
+        if kind == FUNCTION_URL_TYPE:
             target = properties["TargetFunctionArn"]
             url = f"https://{self._short_id(logical_id, 32)}.lambda-url.{region}.on.aws/"
             function_arn = (
                 self.physical(target).attributes["Arn"] if target in self.resources else ""
             )
             return _Physical(function_arn, {"FunctionUrl": url, "FunctionArn": function_arn})
-        if kind in TABLE_TYPES:
+        if kind == TABLE_TYPE:
             name = self._property_name(logical_id, properties, "TableName")
             arn = f"arn:aws:dynamodb:{region}:{account}:table/{name}"
             return _Physical(
@@ -325,33 +323,22 @@ class StackSpec:
         if kind == "AWS::SSM::Parameter":
             name = self._property_name(logical_id, properties, "Name")
             return _Physical(name, {"Type": properties.get("Type", "String")})
-        if kind in STATE_MACHINE_TYPES:
-            name = self._property_name(
-                logical_id,
-                properties,
-                "Name" if kind.startswith("AWS::Serverless") else "StateMachineName",
-            )
+        if kind == STATE_MACHINE_TYPE:
+            name = self._property_name(logical_id, properties, "Name")
             arn = f"arn:aws:states:{region}:{account}:stateMachine:{name}"
             return _Physical(arn, {"Arn": arn, "Name": name})
-        if kind in LAYER_TYPES:
+        if kind == LAYER_TYPE:
             name = self._property_name(logical_id, properties, "LayerName")
             return _Physical(f"arn:aws:lambda:{region}:{account}:layer:{name}:1")
-        if kind == "AWS::IAM::Role":
-            name = self._property_name(logical_id, properties, "RoleName")
-            return _Physical(name, {"Arn": f"arn:aws:iam::{account}:role/{name}"})
-        if kind in (*REST_API_TYPES, *HTTP_API_TYPES, V2_API_TYPE, SAM_WEBSOCKET_API_TYPE):
+        if kind in (HTTP_API_TYPE, V2_API_TYPE):
             api_id = self._short_id(logical_id)
-            websocket = (
-                kind == SAM_WEBSOCKET_API_TYPE or properties.get("ProtocolType") == "WEBSOCKET"
-            )
-            scheme = "wss" if websocket else "https"
+            scheme = "wss" if kind == V2_API_TYPE else "https"
             endpoint = f"{scheme}://{api_id}.execute-api.{region}.amazonaws.com"
             return _Physical(
                 api_id,
                 {
                     "ApiEndpoint": endpoint,
                     "ApiId": api_id,
-                    "RootResourceId": self._short_id(api_id),
                 },
             )
         if kind == "AWS::S3::Bucket":
@@ -381,10 +368,9 @@ class StackSpec:
                 wss_url=self.local_urls.websocket_url,
                 keeps_stage=True,
             )
-        api_types = (*REST_API_TYPES, *HTTP_API_TYPES, V2_API_TYPE)
-        for logical_id, properties in self.of_type(*api_types):
+        for logical_id, properties in self.of_type(HTTP_API_TYPE):
             url = self.local_urls.api_urls.get(logical_id)
-            if url is None or properties.get("ProtocolType") == "WEBSOCKET":
+            if url is None:
                 continue
             stage = str(self.resolve(properties.get("StageName", "$default"), logical_id))
             endpoints[self.physical(logical_id).ref] = _LocalEndpoint(
@@ -424,7 +410,7 @@ class StackSpec:
         for logical_id, app_url in self.local_urls.api_urls.items():
             url_id = f"{logical_id}Url" if f"{logical_id}Url" in self.resources else logical_id
             resource = self.resources.get(url_id)
-            if resource is not None and resource.get("Type") == "AWS::Lambda::Url":
+            if resource is not None and resource.get("Type") == FUNCTION_URL_TYPE:
                 function_url = self.physical(url_id).attributes["FunctionUrl"]
                 text = text.replace(function_url, app_url.rstrip("/") + "/")
         return text
@@ -498,13 +484,10 @@ class StackSpec:
 
     def tables(self) -> list[TableSpec]:
         specs = []
-        for logical_id, properties in self.of_type(*TABLE_TYPES):
+        for logical_id, properties in self.of_type(TABLE_TYPE):
             properties = self.resolve(properties, logical_id)
             name = self.physical(logical_id).ref
-            if self.resources[logical_id]["Type"] == "AWS::Serverless::SimpleTable":
-                kwargs, ttl, pitr = simple_table_kwargs(name, properties), None, False
-            else:
-                kwargs, ttl, pitr = table_kwargs(logical_id, name, properties)
+            kwargs, ttl, pitr = table_kwargs(logical_id, name, properties)
             specs.append(TableSpec(logical_id, name, kwargs, ttl, pitr))
         return specs
 
@@ -514,11 +497,9 @@ class StackSpec:
     def functions(self) -> list[FunctionSpec]:
         global_properties = self._function_globals()
         specs = []
-        for logical_id, own in self.of_type(*FUNCTION_TYPES):
+        for logical_id, own in self.of_type(FUNCTION_TYPE):
             properties = merge_globals(global_properties, own)
             specs.append(self._function_spec(logical_id, properties))
-        for logical_id, _ in self.of_type("AWS::Lambda::Function"):
-            log.warning("%s: plain AWS::Lambda::Function is not run locally", logical_id)
         return specs
 
     def _function_spec(self, logical_id: str, properties: dict[str, Any]) -> FunctionSpec:
@@ -584,7 +565,7 @@ class StackSpec:
 
     def state_machines(self) -> list[StateMachineSpec]:
         specs = []
-        for logical_id, properties in self.of_type(*STATE_MACHINE_TYPES):
+        for logical_id, properties in self.of_type(STATE_MACHINE_TYPE):
             definition = self._state_machine_definition(logical_id, properties)
             substitutions = {
                 key: self.rewrite_endpoints(env_text(value))

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from vmkit_local.errors import FunctionNotFound
-from vmkit_local.functions import FunctionRuntime, InvalidRequestContent, Invocation
+from vmkit_local.core.errors import FunctionNotFound
+from vmkit_local.core.functions import FunctionRuntime, InvalidRequestContent, Invocation
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 

@@ -28,14 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from vmkit_local import moto_state
-from vmkit_local.asgi import AppServer, AppSpec
-from vmkit_local.errors import LocalStackError
-from vmkit_local.persistence import DataDir, write_atomically
-from vmkit_local.ports import bind_listener, port_of
-from vmkit_local.resources import FunctionSpec
-from vmkit_local.stackspec import LocalUrls, StackSpec
-from vmkit_local.websocket import GatewayLimits, WebSocketGateway
+from vmkit_local.core import moto_state
+from vmkit_local.core.asgi import AppServer, AppSpec
+from vmkit_local.core.errors import LocalStackError
+from vmkit_local.core.listeners import bind_listener, port_of
+from vmkit_local.core.persistence import DataDir
+from vmkit_local.core.resources import FunctionSpec
+from vmkit_local.core.stackspec import LocalUrls, StackSpec
+from vmkit_local.core.websocket import GatewayLimits, WebSocketGateway
+from vmkit_local.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -365,14 +366,14 @@ class LocalStack:
         self.environment.clear()
 
     def _start_aws(self, aws_socket: Any) -> None:
-        from vmkit_local.aws_server import AwsServer  # imports moto: the slow part of startup
+        from vmkit_local.core.aws_server import AwsServer  # imports moto: the slow part of startup
 
         self._aws = AwsServer(aws_socket)
         self._aws.start()
 
     def _provision(self) -> None:
-        from vmkit_local.functions import FunctionRuntime
-        from vmkit_local.provision import provision
+        from vmkit_local.core.functions import FunctionRuntime
+        from vmkit_local.core.provision import provision
 
         assert self.spec is not None
         saved_material = self.data.kms_material() if self.data else {}
@@ -514,7 +515,7 @@ class LocalStack:
             self.runtime = None
 
     def _stop_aws(self) -> None:
-        from vmkit_local.aws_server import MOTO_CONFIG
+        from vmkit_local.core.aws_server import MOTO_CONFIG
 
         self._aws.reset()
         self._aws.configure({**MOTO_CONFIG, "stepfunctions": {"execute_state_machine": False}})

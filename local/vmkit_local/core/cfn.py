@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from vmkit_local.errors import TemplateError
+from vmkit_local.core.errors import TemplateError
 
 
 def env_text(value: Any) -> str:
@@ -90,23 +90,3 @@ def table_kwargs(
         "PointInTimeRecoveryEnabled"
     )
     return kwargs, ttl_attribute, _truthy(pitr)
-
-
-def simple_table_kwargs(name: str, properties: Mapping[str, Any]) -> dict[str, Any]:
-    """`AWS::Serverless::SimpleTable` → boto3 `create_table` arguments."""
-    key = properties.get("PrimaryKey") or {"Name": "id", "Type": "String"}
-    attribute_type = {"String": "S", "Number": "N", "Binary": "B"}[key.get("Type", "String")]
-    kwargs: dict[str, Any] = {
-        "TableName": name,
-        "KeySchema": [{"AttributeName": key["Name"], "KeyType": "HASH"}],
-        "AttributeDefinitions": [{"AttributeName": key["Name"], "AttributeType": attribute_type}],
-        "BillingMode": "PAY_PER_REQUEST",
-    }
-    if "ProvisionedThroughput" in properties:
-        throughput = properties["ProvisionedThroughput"]
-        kwargs["BillingMode"] = "PROVISIONED"
-        kwargs["ProvisionedThroughput"] = {
-            "ReadCapacityUnits": int(throughput["ReadCapacityUnits"]),
-            "WriteCapacityUnits": int(throughput["WriteCapacityUnits"]),
-        }
-    return kwargs

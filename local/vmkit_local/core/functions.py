@@ -37,8 +37,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vmkit_local.errors import FunctionNotFound
-from vmkit_local.resources import FunctionSpec
+from vmkit_local.core.errors import FunctionNotFound
+from vmkit_local.core.resources import FunctionSpec
 
 log = logging.getLogger(__name__)
 

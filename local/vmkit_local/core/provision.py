@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vmkit_local import moto_state
-from vmkit_local.resources import FunctionSpec, SecretSpec
-from vmkit_local.stackspec import StackSpec
+from vmkit_local.core import moto_state
+from vmkit_local.core.resources import FunctionSpec, SecretSpec
+from vmkit_local.core.stackspec import StackSpec
 
 log = logging.getLogger(__name__)
 
