@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import queue
 import subprocess
 from collections.abc import Callable, Iterator
@@ -174,8 +175,13 @@ def github_url(github, serve) -> str:
 
 
 @pytest.fixture
-def shop(github) -> CreatedRepo:
-    return github.create_repo("acme", "shop", SHOP_FILES)
+def shop(github, webhooks) -> CreatedRepo:
+    """acme/shop, with the App installed on acme (whose `installation` created webhook
+    is taken off the receiver, so a test's next delivery is the one it caused)."""
+    repo = github.create_repo("acme", "shop", SHOP_FILES)
+    installed = webhooks.next()
+    assert (installed.event, json.loads(installed.body)["action"]) == ("installation", "created")
+    return repo
 
 
 @pytest.fixture

@@ -268,6 +268,7 @@ def test_without_a_runner_a_run_stays_queued(tmp_path, serve, webhooks):
     sim = GitHubSimulator(webhook_url=webhooks.url, webhook_secret="s")
     try:
         sim.create_repo("acme", "shop", {".github/workflows/d.yml": "on: workflow_dispatch\n"})
+        assert webhooks.next().event == "installation"
         app = GitHub(
             AppAuthStrategy(str(sim.app_id), sim.app_private_key_pem),
             base_url=serve(sim.app),

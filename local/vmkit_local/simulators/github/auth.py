@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from ..clock import utc_now
-from .errors import GitHubError
+from .errors import GitHubError, not_accessible_by_integration, requires_authentication
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
 MAX_JWT_LIFETIME = 600
@@ -38,6 +38,27 @@ class Principal:
 
 
 ANONYMOUS = Principal("anonymous")
+
+
+def require_app(principal: Principal) -> None:
+    """The endpoint takes the App's JWT, as `/app/...` endpoints do."""
+    if principal.kind == "anonymous":
+        raise requires_authentication()
+    if principal.kind != "app":
+        raise GitHubError(401, "A JSON web token could not be decoded")
+
+
+def require_user(principal: Principal) -> None:
+    """The endpoint takes a user's token, as `/user/...` endpoints do."""
+    if principal.kind == "anonymous":
+        raise requires_authentication()
+    if principal.kind != "user":
+        raise not_accessible_by_integration()
+
+
+def require_installation(principal: Principal) -> None:
+    if principal.kind != "installation":
+        raise GitHubError(403, "This endpoint can only be accessed with an installation token")
 
 
 def new_token(prefix: str) -> str:

@@ -55,6 +55,11 @@ def not_accessible_by_integration() -> GitHubError:
     return GitHubError(403, "Resource not accessible by integration")
 
 
+def installation_suspended() -> GitHubError:
+    """What a suspended installation's token requests (and new tokens) get."""
+    return GitHubError(403, "This installation has been suspended")
+
+
 def invalid_request(detail: str) -> GitHubError:
     return GitHubError(422, f"Invalid request.\n\n{detail}")
 

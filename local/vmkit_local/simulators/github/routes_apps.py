@@ -1,11 +1,10 @@
-"""The App, its installations and tokens, the signed-in user and the OAuth web flow."""
+"""The App, the signed-in user and the OAuth web flow (installations: `routes_installations`)."""
 
 from __future__ import annotations
 
 import json
 import secrets
 import time
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode
 
@@ -14,168 +13,38 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..clock import iso_seconds, utc_now
 from ..endpoint import Call, JsonApi
-from .auth import Principal, new_token
-from .errors import (
-    GitHubError,
-    not_accessible_by_integration,
-    not_found,
-    requires_authentication,
-    unprocessable,
-)
-from .paging import page_of
-from .shapes import app_json, for_rest, installation_json, private_user_json
+from .auth import new_token, require_app, require_user
+from .shapes import app_json, private_user_json
 
 if TYPE_CHECKING:
     from .simulator import GitHubSimulator
 
-INSTALLATION_TOKEN_LIFETIME = timedelta(hours=1)
 OAUTH_CODE_LIFETIME = 600
 OAUTH_DOCS = "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors"
 
 
 def register(api: JsonApi, sim: GitHubSimulator) -> None:
-    def require_app(call: Call) -> None:
-        kind = call.principal.kind
-        if kind == "anonymous":
-            raise requires_authentication()
-        if kind != "app":
-            raise GitHubError(401, "A JSON web token could not be decoded")
-
-    def installation_out(call: Call, installation: dict[str, Any]) -> dict[str, Any]:
-        account = sim.state.user(installation["account"])
-        return installation_json(call.base_url, installation, account, sim.state.data["app"])
-
     @api.route("/app", ["GET"])
     def get_app(call: Call) -> Response:
-        require_app(call)
+        require_app(call.principal)
         with sim.state.lock:
             app = sim.state.data["app"]
             owner = sim.state.user(f"{app['slug']}-owner")
             count = len(sim.state.data["installations"])
             return JSONResponse(app_json(call.base_url, app, owner, count))
 
-    @api.route("/app/installations", ["GET"])
-    def list_installations(call: Call) -> Response:
-        require_app(call)
-        with sim.state.lock:
-            installations = sorted(sim.state.data["installations"].values(), key=lambda i: i["id"])
-            window, headers = page_of(call, installations)
-            return JSONResponse([installation_out(call, i) for i in window], headers=headers)
-
-    @api.route("/app/installations/{installation_id}", ["GET"])
-    def get_installation(call: Call) -> Response:
-        require_app(call)
-        with sim.state.lock:
-            installation = sim.state.installation(call.path_params["installation_id"])
-            if installation is None:
-                raise not_found()
-            return JSONResponse(installation_out(call, installation))
-
-    @api.route("/app/installations/{installation_id}/access_tokens", ["POST"])
-    def create_installation_token(call: Call) -> Response:
-        require_app(call)
-        body = call.body if isinstance(call.body, dict) else {}
-        with sim.state.lock:
-            installation = sim.state.installation(call.path_params["installation_id"])
-            if installation is None:
-                raise not_found()
-            owned = {
-                repo["name"].lower(): repo
-                for repo in sim.state.data["repos"].values()
-                if repo["owner"] == installation["account"]
-            }
-            names = body.get("repositories") or []
-            if not isinstance(names, list) or any(str(n).lower() not in owned for n in names):
-                raise unprocessable(
-                    "There is at least one repository that does not exist or is not "
-                    "accessible to the parent installation."
-                )
-            token = new_token("ghs_")
-            expires = iso_seconds(utc_now() + INSTALLATION_TOKEN_LIFETIME)
-            sim.state.remember_token(
-                token,
-                {
-                    "kind": "installation",
-                    "installation_id": installation["id"],
-                    "expires_at": expires,
-                    "repositories": [owned[str(n).lower()]["full_name"] for n in names] or None,
-                },
-            )
-            sim.state.save()
-            out: dict[str, Any] = {
-                "token": token,
-                "expires_at": expires,
-                "permissions": body.get("permissions")
-                or installation_out(call, installation)["permissions"],
-                "repository_selection": "selected" if names else "all",
-            }
-            if names:
-                out["repositories"] = [
-                    sim.repo_json(call.base_url, owned[str(n).lower()]) for n in names
-                ]
-        return JSONResponse(for_rest(call, out), status_code=201)
-
-    @api.route("/repos/{owner}/{repo}/installation", ["GET"])
-    def get_repo_installation(call: Call) -> Response:
-        require_app(call)
-        with sim.state.lock:
-            repo = sim.state.repo(call.path_params["owner"], call.path_params["repo"])
-            installation = repo and sim.state.installation_for(repo["owner"])
-            if not installation:
-                raise not_found()
-            return JSONResponse(installation_out(call, installation))
-
-    @api.route("/installation/repositories", ["GET"])
-    def list_installation_repos(call: Call) -> Response:
-        principal: Principal = call.principal
-        if principal.kind != "installation":
-            raise GitHubError(403, "This endpoint can only be accessed with an installation token")
-        with sim.state.lock:
-            installation = sim.state.installation(principal.installation_id)
-            repos = sorted(
-                (
-                    r
-                    for r in sim.state.data["repos"].values()
-                    if r["owner"] == installation["account"]
-                ),
-                key=lambda r: r["full_name"],
-            )
-            window, headers = page_of(call, repos)
-            body = {
-                "total_count": len(repos),
-                "repository_selection": "all",
-                "repositories": [sim.repo_json(call.base_url, repo) for repo in window],
-            }
-            return JSONResponse(for_rest(call, body), headers=headers)
-
     @api.route("/user", ["GET"])
     def get_signed_in_user(call: Call) -> Response:
-        user = signed_in(call)
+        require_user(call.principal)
         with sim.state.lock:
+            user = sim.actor(call)
             owned = [r for r in sim.state.data["repos"].values() if r["owner"] == user["login"]]
             counts = (
                 sum(1 for r in owned if not r["private"]),
                 sum(1 for r in owned if r["private"]),
             )
             return JSONResponse(private_user_json(call.base_url, user, counts))
-
-    @api.route("/user/installations", ["GET"])
-    def list_user_installations(call: Call) -> Response:
-        user = signed_in(call)
-        with sim.state.lock:
-            installation = sim.state.installation_for(user["login"])
-            installations = [installation_out(call, installation)] if installation else []
-        return JSONResponse({"total_count": len(installations), "installations": installations})
-
-    def signed_in(call: Call) -> dict[str, Any]:
-        kind = call.principal.kind
-        if kind == "anonymous":
-            raise requires_authentication()
-        if kind != "user":
-            raise not_accessible_by_integration()
-        return sim.actor(call)
 
 
 def oauth_routes(sim: GitHubSimulator) -> list[Route]:

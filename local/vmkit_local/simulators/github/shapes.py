@@ -141,14 +141,19 @@ def app_json(base: str, app: dict[str, Any], owner: dict[str, Any], installs: in
 
 
 def installation_json(
-    base: str, installation: dict[str, Any], account: dict[str, Any], app: dict[str, Any]
+    base: str,
+    installation: dict[str, Any],
+    account: dict[str, Any],
+    app: dict[str, Any],
+    suspended_by: dict[str, Any] | None,
 ) -> dict[str, Any]:
+    """The installation as the REST API and the `installation*` webhooks carry it."""
     ident = installation["id"]
     return {
         "id": ident,
         "client_id": app["client_id"],
         "account": user_json(base, account),
-        "repository_selection": "all",
+        "repository_selection": installation["repository_selection"],
         "access_tokens_url": f"{base}/app/installations/{ident}/access_tokens",
         "repositories_url": f"{base}/installation/repositories",
         "html_url": f"{base}/settings/installations/{ident}",
@@ -159,12 +164,28 @@ def installation_json(
         "permissions": APP_PERMISSIONS,
         "events": APP_EVENTS,
         "created_at": installation["created_at"],
-        "updated_at": installation["created_at"],
+        "updated_at": installation["updated_at"],
         "single_file_name": None,
         "has_multiple_single_files": False,
         "single_file_paths": [],
-        "suspended_by": None,
-        "suspended_at": None,
+        "suspended_by": user_json(base, suspended_by) if suspended_by else None,
+        "suspended_at": installation["suspended_at"],
+    }
+
+
+def installation_ref_json(installation_id: int) -> dict[str, Any]:
+    """The `installation` GitHub adds to every App delivery of a repository event."""
+    return {"id": installation_id, "node_id": node_id("Installation", installation_id)}
+
+
+def webhook_repo_item_json(repo: dict[str, Any]) -> dict[str, Any]:
+    """A repository in the lists of `installation` and `installation_repositories` events."""
+    return {
+        "id": repo["id"],
+        "node_id": node_id("Repository", repo["id"]),
+        "name": repo["name"],
+        "full_name": repo["full_name"],
+        "private": repo["private"],
     }
 
 

@@ -1,11 +1,14 @@
 """A local GitHub (the REST parts VMKit uses), reached by githubkit's `base_url`.
 
 `GitHub(AppAuthStrategy(app_id, private_key), base_url=url)` works against it as
-against api.github.com: the App (JWT), installations and their tokens, the OAuth web
-flow for logins (githubkit sends it to the same host), repositories backed by real
-bare git repos (contents, refs, trees, blobs, commits, branches), pull requests with
-real merges, Actions secrets sealed with the repo's key, and workflow dispatches whose
-runs are executed by the `run_workflow` hook and reported with signed webhooks.
+against api.github.com: the App (JWT), users and organizations with their members,
+the App's installations (all or selected repositories, suspended, deleted; see
+`installations.py`) and their tokens, the OAuth web flow for logins and the install
+page (githubkit sends both to the same host; the web host is the API host here),
+repositories backed by real bare git repos (contents, refs, trees, blobs, commits,
+branches), pull requests with real merges, Actions secrets sealed with the repo's key,
+and workflow dispatches whose runs are executed by the `run_workflow` hook and reported
+with signed webhooks.
 """
 
 from __future__ import annotations
@@ -24,18 +27,20 @@ from ..endpoint import Call, JsonApi, bearer_token
 from ..faults import Fault, FaultInjector, app_with_faults
 from ..hooks import RunWorkflowHook
 from ..snapshot import JsonSnapshot
-from . import routes_actions, routes_apps, routes_git, routes_pulls
+from . import routes_actions, routes_apps, routes_git, routes_installations, routes_pulls
 from .actions import ActionsService
 from .auth import ANONYMOUS, Principal, load_or_create_app_key, public_key_of, verify_app_jwt
 from .errors import (
     GitHubError,
     bad_credentials,
+    installation_suspended,
     not_accessible_by_integration,
     not_found,
     problems_parsing_json,
 )
 from .gitstore import ZERO_SHA, Change, GitRepo, Signature
-from .shapes import node_id, repo_json, user_json
+from .installations import Installations
+from .shapes import installation_ref_json, repo_json, user_json
 from .state import GitHubState
 from .webhooks import Delivery, WebhookSender
 
@@ -83,10 +88,17 @@ class GitHubSimulator:
         self._ensure_app(app_id, app_slug, app_name)
         self.oauth_callback_url = oauth_callback_url
         self.signed_in_user = signed_in_user
-        """The account that "signs in" when a browser reaches /login/oauth/authorize."""
+        """The user signed in on the web host: who the OAuth flow authorizes and who
+        installs the App on the install page. Set it to sign in as someone else."""
+        self.setup_url: str | None = None
+        """The App's "Setup URL" (see `configure_setup_url`)."""
+        self.base_url = "http://localhost"
+        """Where the simulator was last reached; the URLs of webhooks that the Python API
+        (not a request) causes point there."""
         self.faults = FaultInjector()
         self.webhooks = WebhookSender(hook_id=app_id * 1000 + 1, app_id=app_id)
         self.webhooks.configure(webhook_url, webhook_secret)
+        self.installations = Installations(self)
         self.actions = ActionsService(self, run_workflow)
         self.app = self._build_app()
 
@@ -140,6 +152,78 @@ class GitHubSimulator:
             self.state.ensure_user(login, name=name, email=email)
             self.state.save()
 
+    def add_org(self, login: str, members: list[str] | tuple[str, ...] = ()) -> None:
+        """An organization (made if missing) with `members` (users, made if missing)."""
+        with self.state.lock:
+            existing = self.state.user(login)
+            if existing is not None and existing["type"] != "Organization":
+                raise ValueError(f"{login} is a {existing['type']}, not an organization")
+            self.state.ensure_user(login, kind="Organization")
+            for member in members:
+                self._join(login, member)
+            self.state.save()
+
+    def add_org_member(self, org: str, login: str) -> None:
+        with self.state.lock:
+            self._join(org, login)
+            self.state.save()
+
+    def remove_org_member(self, org: str, login: str) -> None:
+        with self.state.lock:
+            account = self._org(org)
+            account["members"] = [m for m in account["members"] if m.lower() != login.lower()]
+            self.state.save()
+
+    def _org(self, login: str) -> dict[str, Any]:
+        account = self.state.user(login)
+        if account is None or account["type"] != "Organization":
+            raise ValueError(f"there is no organization {login}")
+        return account
+
+    def _join(self, org: str, login: str) -> None:
+        account = self._org(org)
+        user = self.state.ensure_user(login)
+        if user["type"] != "User":
+            raise ValueError(f"{login} is a {user['type']}; only users join organizations")
+        if not self.state.is_member(user["login"], account):
+            account["members"].append(user["login"])
+
+    def install_app(
+        self, account: str, repositories: list[str] | None = None, *, by: str | None = None
+    ) -> int:
+        """Install the App on `account` over all its repositories (None) or the named
+        ones; sends `installation` created. `by` is the user who installs (default: the
+        account's user, or an organization's first member)."""
+        return self.installations.install(account, repositories, by=by)["id"]
+
+    def uninstall(self, installation_id: int, *, by: str | None = None) -> None:
+        """Delete the installation: its tokens answer 401; sends `installation` deleted."""
+        self.installations.uninstall(installation_id, by=by)
+
+    def suspend(self, installation_id: int, *, by: str | None = None) -> None:
+        """Suspend the installation: its tokens answer 403; sends `installation` suspend."""
+        self.installations.suspend(installation_id, by=by)
+
+    def unsuspend(self, installation_id: int, *, by: str | None = None) -> None:
+        self.installations.unsuspend(installation_id, by=by)
+
+    def set_installation_repositories(
+        self,
+        installation_id: int,
+        *,
+        add: list[str] | tuple[str, ...] = (),
+        remove: list[str] | tuple[str, ...] = (),
+        by: str | None = None,
+    ) -> None:
+        """Add or remove repositories (by name) of a now "selected" installation; sends
+        `installation_repositories` added/removed."""
+        self.installations.change_repositories(installation_id, add, remove, by=by)
+
+    def configure_setup_url(self, url: str | None) -> None:
+        """The App's "Setup URL": where the install page sends the browser afterwards,
+        with `installation_id`, `setup_action` and the `state` it was given."""
+        self.setup_url = url
+
     def create_repo(
         self,
         owner: str,
@@ -152,7 +236,11 @@ class GitHubSimulator:
         install_app: bool = True,
         description: str | None = None,
     ) -> CreatedRepo:
-        """A repository with one initial commit of `files` (or the files of `source_dir`)."""
+        """A repository with one initial commit of `files` (or the files of `source_dir`).
+
+        `install_app` puts it in reach of the App: installs it on the owner (all
+        repositories) unless the owner has an installation, or adds the repository to
+        an installation on selected ones."""
         contents = dict(files or {})
         if source_dir is not None:
             contents.update(_files_of(source_dir))
@@ -183,14 +271,9 @@ class GitHubSimulator:
             head = git.commit_tree(git.build_tree(None, changes), [], "Initial commit\n", author)
             git.update_ref(f"refs/heads/{default_branch}", head, ZERO_SHA)
             self.state.data["repos"][repo["full_name"].lower()] = repo
-            if install_app and self.state.installation_for(owner) is None:
-                installation_id = self.state.new_id()
-                self.state.data["installations"][str(installation_id)] = {
-                    "id": installation_id,
-                    "account": account["login"],
-                    "created_at": now,
-                }
             self.state.save()
+            if install_app:
+                self.installations.cover_new_repo(repo)
         return CreatedRepo(repo["full_name"], repo["id"], default_branch, head, git.git_dir)
 
     def installation_id(self, owner: str) -> int | None:
@@ -241,16 +324,23 @@ class GitHubSimulator:
         return repo
 
     def _may_access(self, principal: Principal, repo: dict[str, Any]) -> bool:
+        """An installation reaches the repositories it covers (and a token limited to
+        some, only those); a user's token from this App reaches what both the user and
+        an installation of the App reach, as GitHub's user access tokens do."""
         if principal.kind == "installation":
             installation = self.state.installation(principal.installation_id)
             limited = principal.repositories
             return (
                 installation is not None
-                and installation["account"] == repo["owner"]
+                and self.state.covers(installation, repo)
                 and (limited is None or repo["full_name"].lower() in limited)
             )
         if principal.kind == "user":
-            return principal.login is not None and principal.login.lower() == repo["owner"].lower()
+            return (
+                principal.login is not None
+                and self.state.user_may_access(principal.login, repo)
+                and self.state.installation_covering(repo) is not None
+            )
         return False
 
     def actor(self, call: Call) -> dict[str, Any]:
@@ -272,19 +362,17 @@ class GitHubSimulator:
     ) -> None:
         """Deliver `payload` with the `repository`, `sender` and `installation` GitHub adds.
 
-        An App only hears about repositories it is installed on.
+        An App only hears about repositories an installation of it covers, and nothing
+        while that installation is suspended.
         """
-        installation = self.state.installation_for(repo["owner"])
-        if installation is None:
+        installation = self.state.installation_covering(repo)
+        if installation is None or installation["suspended_at"] is not None:
             return
         full_payload = {
             **payload,
             "repository": self.repo_json(base, repo),
             "sender": self.user_json(base, sender),
-        }
-        full_payload["installation"] = {
-            "id": installation["id"],
-            "node_id": node_id("Installation", installation["id"]),
+            "installation": installation_ref_json(installation["id"]),
         }
         self.webhooks.send(event, full_payload)
 
@@ -303,6 +391,11 @@ class GitHubSimulator:
         if grant is None or (grant.get("expires_at") or "9999") < iso_seconds(utc_now()):
             raise bad_credentials()
         if grant["kind"] == "installation":
+            installation = self.state.installation(grant["installation_id"])
+            if installation is None:
+                raise bad_credentials()
+            if installation["suspended_at"] is not None:
+                raise installation_suspended()
             limited = grant.get("repositories")
             return Principal(
                 "installation",
@@ -314,14 +407,31 @@ class GitHubSimulator:
 
     def _build_app(self) -> Any:
         api = JsonApi(bad_json=problems_parsing_json, authenticate=self._authenticate)
-        for module in (routes_apps, routes_git, routes_pulls, routes_actions):
+        for module in (routes_apps, routes_installations, routes_git, routes_pulls, routes_actions):
             module.register(api, self)
-        return app_with_faults(
-            [*routes_apps.oauth_routes(self), *api.routes, *routes_actions.page_routes(self)],
+        app = app_with_faults(
+            [
+                *routes_apps.oauth_routes(self),
+                *routes_installations.page_routes(self),
+                *api.routes,
+                *routes_actions.page_routes(self),
+            ],
             injector=self.faults,
             render=_render_fault,
             exception_handlers={404: _not_found, 405: _not_found},
         )
+        return _noting_base_url(app, self)
+
+
+def _noting_base_url(app: Any, sim: GitHubSimulator) -> Any:
+    """The app, noting in `sim.base_url` where each request reached it."""
+
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            sim.base_url = str(Request(scope).base_url).rstrip("/")
+        await app(scope, receive, send)
+
+    return asgi
 
 
 def _noreply(user: dict[str, Any]) -> str:
