@@ -117,6 +117,7 @@ class CloudStandIns:
         self.github.configure_webhook(
             f"{stack.app_urls['rest']}/api/webhooks/github", stack.github_webhook_secret
         )
+        self.github.configure_setup_url(f"{stack.app_urls['rest']}/api/github/setup")
         return {
             "apps_url": self.apps_url,
             "github_url": self.urls["github"],

@@ -7,6 +7,7 @@ import hmac
 import json
 import queue
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -132,6 +133,8 @@ class RecordingRunner:
         self.calls: list[RunCall] = []
         self.conclusion = "success"
         self.error: Exception | None = None
+        self.gate: threading.Event | None = None
+        """When set, a run waits for it before it concludes (a test acts meanwhile)."""
 
     def __call__(self, run, checkout_dir: Path, secrets: dict[str, str]) -> tuple[str, str]:
         files = {
@@ -146,6 +149,8 @@ class RecordingRunner:
             check=True,
         ).stdout.strip()
         self.calls.append(RunCall(dict(run), files, head, dict(secrets)))
+        if self.gate is not None and not self.gate.wait(30):
+            raise TimeoutError("the test never opened the gate")
         if self.error is not None:
             raise self.error
         key = secrets.get("VMKIT_SSH_PRIVATE_KEY", "-")

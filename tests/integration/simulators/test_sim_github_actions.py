@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 
 import httpx
 import pytest
@@ -12,6 +11,7 @@ from githubkit.exception import RequestFailed
 from githubkit.webhooks import parse as parse_webhook
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
+from tests.support.octokit import octokit_examples
 from vmkit_local.simulators.github import GitHubSimulator
 
 DEPLOY_KEY = "\n".join(
@@ -20,10 +20,6 @@ DEPLOY_KEY = "\n".join(
         "b3BlbnNzaC1rZXktdjEAAAAA",
         "-----END OPENSSH PRIVATE KEY-----",
     ]
-)
-EXAMPLES = (
-    Path(__file__).resolve().parents[3]
-    / "tools/node_modules/@octokit/webhooks-examples/api.github.com/index.json"
 )
 
 
@@ -50,11 +46,6 @@ def dispatch(gh, ref: str = "main", **inputs):
     return gh.rest.actions.create_workflow_dispatch(
         "acme", "shop", "vmkit-deploy.yml", ref=ref, inputs=inputs
     )
-
-
-def workflow_run_examples() -> list[dict]:
-    events = json.loads(EXAMPLES.read_text())
-    return next(entry["examples"] for entry in events if entry["name"] == "workflow_run")
 
 
 def test_a_dispatched_run_gets_the_secrets_and_reports_with_signed_webhooks(
@@ -86,7 +77,7 @@ def test_a_dispatched_run_gets_the_secrets_and_reports_with_signed_webhooks(
     assert completed.head_sha == shop.head_sha
     assert events[-1].workflow.path == ".github/workflows/vmkit-deploy.yml"
     assert events[-1].installation.id == github.installation_id("acme")
-    for example in workflow_run_examples()[1:]:
+    for example in octokit_examples("workflow_run")[1:]:
         assert set(example["workflow_run"]) <= set(json.loads(arrived[-1].body)["workflow_run"])
 
     # and the runner got the decrypted secret, a checkout of the commit and typed inputs.

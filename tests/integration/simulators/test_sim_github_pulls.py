@@ -5,30 +5,19 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-from pathlib import Path
 
 import httpx
 import pytest
 from githubkit.exception import RequestFailed
 from githubkit.webhooks import parse as parse_webhook
 
-EXAMPLES = (
-    Path(__file__).resolve().parents[3]
-    / "tools/node_modules/@octokit/webhooks-examples/api.github.com/index.json"
-)
+from tests.support.octokit import octokit_example
 
 
 def failure(call) -> tuple[int, dict]:
     with pytest.raises(RequestFailed) as caught:
         call()
     return caught.value.response.status_code, caught.value.response.json()
-
-
-def octokit_example(event: str, action: str) -> dict:
-    for entry in json.loads(EXAMPLES.read_text()):
-        if entry["name"] == event:
-            return next(example for example in entry["examples"] if example["action"] == action)
-    raise LookupError(event)
 
 
 def branch_with_file(gh, shop, branch: str, path: str, text: str) -> str:

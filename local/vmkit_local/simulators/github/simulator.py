@@ -152,6 +152,11 @@ class GitHubSimulator:
             self.state.ensure_user(login, name=name, email=email)
             self.state.save()
 
+    def account_id(self, login: str) -> int:
+        """The id of a user or organization (the install page's `target_id`)."""
+        with self.state.lock:
+            return self.installations.account(login)["id"]
+
     def add_org(self, login: str, members: list[str] | tuple[str, ...] = ()) -> None:
         """An organization (made if missing) with `members` (users, made if missing)."""
         with self.state.lock:
@@ -326,7 +331,7 @@ class GitHubSimulator:
     def _may_access(self, principal: Principal, repo: dict[str, Any]) -> bool:
         """An installation reaches the repositories it covers (and a token limited to
         some, only those); a user's token from this App reaches what both the user and
-        an installation of the App reach, as GitHub's user access tokens do."""
+        an unsuspended installation of the App reach, as GitHub's user access tokens do."""
         if principal.kind == "installation":
             installation = self.state.installation(principal.installation_id)
             limited = principal.repositories
@@ -336,10 +341,12 @@ class GitHubSimulator:
                 and (limited is None or repo["full_name"].lower() in limited)
             )
         if principal.kind == "user":
+            installation = self.state.installation_covering(repo)
             return (
                 principal.login is not None
                 and self.state.user_may_access(principal.login, repo)
-                and self.state.installation_covering(repo) is not None
+                and installation is not None
+                and installation["suspended_at"] is None
             )
         return False
 
