@@ -398,15 +398,22 @@ def test_without_a_setup_url_the_install_page_says_what_it_installed(people, git
 # -- lifecycle ------------------------------------------------------------------------------
 
 
+def installed_and_used(github, app_client, webhooks, owner: str, name: str):
+    """`owner/name` with the App installed, and the installation's githubkit client, whose
+    token is issued (and cached) by reading the repository."""
+    empty_repo(github, owner, name)
+    next_event(webhooks, "installation", "created")
+    installation_id = github.installation_id(owner)
+    gh = as_installation(app_client, installation_id)
+    assert gh.rest.repos.get(owner, name).status_code == 200
+    return installation_id, gh
+
+
 def test_uninstalling_revokes_tokens_and_removes_the_installation_everywhere(
     people, app_client, github_url, webhooks
 ):
     github = people
-    empty_repo(github, "alice", "blog")
-    installation_id = github.installation_id("alice")
-    gh = as_installation(app_client, installation_id)
-    assert gh.rest.repos.get("alice", "blog").status_code == 200  # a token is issued and cached
-    next_event(webhooks, "installation", "created")
+    installation_id, gh = installed_and_used(github, app_client, webhooks, "alice", "blog")
 
     github.uninstall(installation_id)
 
@@ -435,11 +442,7 @@ def test_a_suspended_installation_answers_403_until_unsuspended(
     people, app_client, github_url, webhooks
 ):
     github = people
-    empty_repo(github, "initech", "tps")
-    installation_id = github.installation_id("initech")
-    gh = as_installation(app_client, installation_id)
-    assert gh.rest.repos.get("initech", "tps").status_code == 200
-    next_event(webhooks, "installation", "created")
+    installation_id, gh = installed_and_used(github, app_client, webhooks, "initech", "tps")
 
     github.suspend(installation_id, by="alice")
     github.suspend(installation_id)  # already suspended: nothing changes

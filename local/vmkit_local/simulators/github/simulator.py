@@ -395,11 +395,11 @@ class GitHubSimulator:
             return Principal("app", login=self.bot_login)
         with self.state.lock:
             grant = self.state.token_grant(token)
+            installation = grant and self.state.installation(grant.get("installation_id"))
         if grant is None or (grant.get("expires_at") or "9999") < iso_seconds(utc_now()):
             raise bad_credentials()
         if grant["kind"] == "installation":
-            installation = self.state.installation(grant["installation_id"])
-            if installation is None:
+            if not installation:  # uninstalled: its tokens are revoked
                 raise bad_credentials()
             if installation["suspended_at"] is not None:
                 raise installation_suspended()
