@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from vmkit.catalog import DEFAULT_SERVER_TYPE
 from vmkit.ids import PREFIXES, id_pattern
 from vmkit.models import (
     ApiKey,
@@ -221,13 +220,22 @@ class EnvironmentCreate(Input):
     repo_id: RepoId
     name: EnvSlug = Field(examples=["production"])
     compute_target_id: TargetId
-    server_type: Annotated[str, StringConstraints(max_length=32)] = DEFAULT_SERVER_TYPE
-    region: Annotated[str, StringConstraints(max_length=32)] | None = None
+    server_type: Annotated[str, StringConstraints(max_length=32)] | None = Field(
+        default=None,
+        description="VM size (GET /api/catalog lists each provider's); the target "
+        "provider's default if omitted: cax11 on hetzner, s-2vcpu-4gb on digitalocean.",
+    )
+    region: Annotated[str, StringConstraints(max_length=32)] | None = Field(
+        default=None, description="Region; the compute target's default if omitted."
+    )
     env_vars: list[EnvVarInput] = Field(default_factory=list, max_length=200)
 
 
 class EnvironmentUpdate(Input):
     server_type: Annotated[str, StringConstraints(max_length=32)] | None = None
+    region: Annotated[str, StringConstraints(max_length=32)] | None = Field(
+        default=None, description="Another region; only before the environment has a VM."
+    )
     compute_target_id: TargetId | None = None
 
 

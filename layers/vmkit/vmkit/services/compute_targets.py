@@ -1,4 +1,9 @@
-"""Compute targets: where a workspace's VMs are created, with whose cloud token."""
+"""Compute targets: where a workspace's VMs are created, with whose cloud token.
+
+A token is tried with one cheap read call before the target is stored (or updated):
+a token the provider refuses is a 422 `invalid_provider_token` now, with nothing
+stored, rather than a failed deploy later.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,11 @@ def _hint(token: str) -> str:
     return f"…{token[-4:]}"
 
 
+def _check_token(deps: Deps, target: ComputeTarget) -> None:
+    if target.token is not None:
+        deps.compute(target).check_credentials()
+
+
 def create_target(deps: Deps, principal: Principal, data: ComputeTargetCreate) -> ComputeTarget:
     principal.require(Scope.admin)
     region = catalog.check_region(
@@ -35,6 +45,7 @@ def create_target(deps: Deps, principal: Principal, data: ComputeTargetCreate) -
             deps.sealer, target, credentials.PROVIDER_TOKEN, data.token
         )
         target.token_hint = _hint(data.token)
+        _check_token(deps, target)
     key_pair = generate_deploy_key(f"vmkit-deploy-{target.id}")
     target.deploy_public_key = key_pair.public_openssh
     target.deploy_private_key = credentials.seal_for_target(
@@ -82,6 +93,7 @@ def update_target(
             deps.sealer, target, credentials.PROVIDER_TOKEN, data.token
         )
         target.token_hint = _hint(data.token)
+        _check_token(deps, target)
         changed.append("token")
     deps.store.save(target)
     audit.record(
