@@ -23,7 +23,9 @@ def clouds(monkeypatch: pytest.MonkeyPatch) -> FakeClouds:
     fake = FakeClouds()
     # A plain function, so `Deps` binds it as the method and passes itself.
     monkeypatch.setattr(
-        vmkit.deps.Deps, "_provider_compute", lambda deps, target: fake.provider_compute(deps, target)
+        vmkit.deps.Deps,
+        "_provider_compute",
+        lambda deps, target: fake.provider_compute(deps, target),
     )
     return fake
 
