@@ -16,6 +16,7 @@ estimates and are labelled as such wherever they are shown:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import BaseModel
 
@@ -28,7 +29,7 @@ class ServerType(BaseModel):
     vcpus: int
     memory_gb: int
     disk_gb: int
-    arch: str  # what the app's image is built for: arm64 | amd64
+    arch: Literal["arm64", "amd64"]  # what the app's image is built for
     monthly_usd: float
     good_for: str
 
@@ -168,6 +169,12 @@ CATALOG: dict[Provider, Offer] = {
     Provider.digitalocean: DIGITALOCEAN,
     Provider.local: HETZNER,
 }
+
+PRICES = (
+    "USD per month, list-price estimates: Hetzner's cax line as the product docs round it; "
+    "DigitalOcean's Basic Droplets (Regular, SSD) from digitalocean.com/pricing/droplets; "
+    "local sandbox VMs are free."
+)
 
 # Kept for callers written when Hetzner was the only provider; prefer `offer(provider)`.
 HETZNER_TYPES = HETZNER.types

@@ -168,6 +168,34 @@ class ComputeTargetPublic(Output):
     created_at: datetime
 
 
+class ServerTypePublic(Output):
+    name: str
+    vcpus: int
+    memory_gb: int
+    disk_gb: int
+    arch: str = Field(description="What the app's image is built for: arm64 or amd64.")
+    monthly_usd: float = Field(description="List price estimate; 0 for local sandbox VMs.")
+    good_for: str
+
+
+class RegionPublic(Output):
+    name: str
+    location: str
+
+
+class ProviderOfferPublic(Output):
+    provider: Provider
+    default_server_type: str
+    default_region: str
+    server_types: list[ServerTypePublic]
+    regions: list[RegionPublic]
+
+
+class CatalogPublic(Output):
+    providers: list[ProviderOfferPublic]
+    prices: str = Field(description="Where the prices come from.")
+
+
 # --- repos -------------------------------------------------------------------------------
 
 

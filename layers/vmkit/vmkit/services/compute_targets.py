@@ -12,8 +12,15 @@ from vmkit.auth import Principal
 from vmkit.deps import Deps
 from vmkit.errors import Conflict
 from vmkit.ids import new_id
-from vmkit.models import ComputeTarget, Environment, Scope
-from vmkit.schemas import ComputeTargetCreate, ComputeTargetUpdate
+from vmkit.models import ComputeTarget, Environment, Provider, Scope
+from vmkit.schemas import (
+    CatalogPublic,
+    ComputeTargetCreate,
+    ComputeTargetUpdate,
+    ProviderOfferPublic,
+    RegionPublic,
+    ServerTypePublic,
+)
 from vmkit.services import audit
 from vmkit.sshkeys import generate_deploy_key
 from vmkit.store import Page
@@ -120,3 +127,27 @@ def delete_target(deps: Deps, principal: Principal, target_id: str) -> None:
     audit.record(
         deps, principal, "compute_target.delete", "compute_target", target.id, name=target.name
     )
+
+
+def describe_catalog(deps: Deps, principal: Principal) -> CatalogPublic:
+    """Every provider's sizes, regions and monthly prices: what a target can be asked for."""
+    principal.require(Scope.read)
+    offers = []
+    for provider in Provider:
+        offer = catalog.offer(provider)
+        offers.append(
+            ProviderOfferPublic(
+                provider=provider,
+                default_server_type=offer.default_type,
+                default_region=offer.default_region,
+                server_types=[
+                    ServerTypePublic(
+                        **t.model_dump(exclude={"monthly_usd"}),
+                        monthly_usd=catalog.monthly_cost(provider, t.name),
+                    )
+                    for t in offer.types.values()
+                ],
+                regions=[RegionPublic.model_validate(r) for r in offer.regions.values()],
+            )
+        )
+    return CatalogPublic(providers=offers, prices=catalog.PRICES)
