@@ -149,7 +149,6 @@ DIGITALOCEAN = Offer(
         ("nyc3", "New York, US"),
         ("sfo2", "San Francisco, US"),
         ("sfo3", "San Francisco, US"),
-        ("atl1", "Atlanta, US"),
         ("tor1", "Toronto, CA"),
         ("lon1", "London, GB"),
         ("ams3", "Amsterdam, NL"),

@@ -19,7 +19,6 @@ _REGIONS: dict[str, tuple[str, bool]] = {
     "sfo1": ("San Francisco 1", False),
     "sfo2": ("San Francisco 2", True),
     "sfo3": ("San Francisco 3", True),
-    "atl1": ("Atlanta 1", True),
     "tor1": ("Toronto 1", True),
     "lon1": ("London 1", True),
     "ams2": ("Amsterdam 2", False),
