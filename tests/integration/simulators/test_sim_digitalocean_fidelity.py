@@ -126,7 +126,9 @@ def test_actions_and_their_lists(api):
     assert posted.status_code == 201
     action = conforms("droplet_action", posted)["action"]
     assert action["type"] == "power_off" and action["resource_id"] == droplet_id
-    assert conforms("action", api.get(f"/v2/actions/{action['id']}"))["action"]["id"] == action["id"]
+    assert (
+        conforms("action", api.get(f"/v2/actions/{action['id']}"))["action"]["id"] == action["id"]
+    )
     listed = conforms("droplet_actions", api.get(f"/v2/droplets/{droplet_id}/actions"))
     assert [a["type"] for a in listed["actions"]] == ["power_off", "create"]
 
@@ -149,15 +151,14 @@ def test_sizes_regions_and_ssh_keys(api):
     sizes = conforms("sizes", api.get("/v2/sizes", params={"per_page": 2}))
     assert sizes["meta"]["total"] > 2 and "next" in sizes["links"]["pages"]
     entry = next(
-        s for s in conforms("sizes", api.get("/v2/sizes", params={"per_page": 200}))["sizes"]
+        s
+        for s in conforms("sizes", api.get("/v2/sizes", params={"per_page": 200}))["sizes"]
         if s["slug"] == "s-2vcpu-4gb"
     )
     assert entry["price_monthly"] == 24.0 and entry["vcpus"] == 2 and entry["memory"] == 4096
     regions = conforms("regions", api.get("/v2/regions"))["regions"]
     assert {"nyc3", "fra1", "sgp1"} <= {r["slug"] for r in regions if r["available"]}
-    key = (
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGqUd3RnYy3mK4n8lJz9c2QX0l4sJxJ5y0cQ8bq3L2cD deploy"
-    )
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGqUd3RnYy3mK4n8lJz9c2QX0l4sJxJ5y0cQ8bq3L2cD deploy"
     created = api.post("/v2/account/keys", json={"name": "deploy", "public_key": key})
     assert created.status_code == 201
     conforms("ssh_key_new", created)
