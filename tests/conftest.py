@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from moto import mock_aws
 
 import vmkit.deps
-from tests.support.fake_compute import FakeClouds
+from tests.support.fakes import FakeClouds
 from tests.support.template import create_state_machines, create_table
 from vmkit.rest import create_app
 from vmkit.services import workspaces

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from vmkit_local.files import write_atomically
 from vmkit_local.sandbox.cloudinit import (
     CloudInit,
     CloudInitResult,
@@ -33,13 +34,7 @@ from vmkit_local.sandbox.cloudinit import (
 )
 from vmkit_local.sandbox.containers import restart_containers, stop_all_containers
 from vmkit_local.sandbox.errors import InvalidServerId, SandboxError, ServerExists, UnknownServer
-from vmkit_local.sandbox.rootfs import (
-    atomic_write_json,
-    atomic_write_text,
-    read_json,
-    rfc3339_now,
-    seed_base_image,
-)
+from vmkit_local.sandbox.rootfs import atomic_write_json, read_json, rfc3339_now, seed_base_image
 from vmkit_local.sandbox.supervisor import ServiceSupervisor
 
 log = logging.getLogger(__name__)
@@ -119,7 +114,7 @@ class SandboxFleet:
                 {"name": name, "ip": ip, "labels": dict(labels or {}), "power": "running"},
             )
             # Outside the VM's root, as a cloud's metadata service keeps it (a rebuild reads it).
-            atomic_write_text(self._vm_dir(server_id) / "user-data", user_data or "", mode=0o600)
+            write_atomically(self._vm_dir(server_id) / "user-data", user_data or "", mode=0o600)
             machine = self._power_on_machine(server_id, name)
             self._start_cloud_init(server_id, machine, user_data)
         log.info("sandbox VM %s (%s) booting at %s", server_id, name, ip)

@@ -1,6 +1,6 @@
 """DigitalOcean next to Hetzner in the domain: targets, the catalog, validation, REST, MCP.
 
-Clouds are the in-memory `clouds` fixture (tests/support/fake_compute.py); the
+Clouds are the in-memory `clouds` fixture (tests/support/fakes.py); the
 adapter itself is tested against the simulator (tests/integration/simulators).
 """
 
@@ -41,7 +41,7 @@ def test_a_digitalocean_target_is_checked_with_its_token_and_stored(tenant, clou
     target = created.json()
     assert target["provider"] == "digitalocean" and target["default_region"] == "fra1"
     assert target["token_hint"] == "…cdef" and DO_TOKEN not in created.text
-    assert clouds.checked == [DO_TOKEN]  # decrypted and tried once, before it was stored
+    assert clouds.checked() == [DO_TOKEN]  # decrypted and tried once, before it was stored
 
 
 def test_a_bad_token_gets_a_422_that_says_so_and_nothing_is_stored(tenant, clouds, deps):
@@ -67,7 +67,7 @@ def test_a_new_token_is_checked_before_it_replaces_the_old_one(tenant, clouds):
 def test_a_region_digitalocean_does_not_offer_is_refused_for_the_target(tenant, clouds):
     error = assert_error(do_target(tenant.client, default_region="fsn1"), 422, "invalid_region")
     assert "fsn1" in error["message"] and "nyc3" in error["message"]
-    assert clouds.checked == []  # refused before the provider was asked anything
+    assert clouds.checked() == []  # refused before the provider was asked anything
 
 
 def _repo(client) -> str:

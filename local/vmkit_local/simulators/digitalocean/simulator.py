@@ -23,7 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -31,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..clock import iso_seconds, utc_now
 from ..endpoint import Call, JsonApi, bearer_token
-from ..faults import Fault, FaultInjector, FaultMiddleware, fault_admin_routes
+from ..faults import Fault, FaultInjector, app_with_faults
 from ..hooks import BootHook, DestroyHook, MachineHook
 from ..snapshot import JsonSnapshot
 from ..sshkeys import md5_fingerprint
@@ -122,14 +121,13 @@ class DigitalOceanSimulator:
             ("/account/keys/{ref}", ["PUT"], self._update_key),
             ("/account/keys/{ref}", ["DELETE"], self._delete_key),
         ]
-        for path, methods, handler in table:
-            api.route(path, methods)(handler)
-        app = Starlette(
-            routes=[*fault_admin_routes(self.faults), *api.routes],
+        api.add_routes(table)
+        app = app_with_faults(
+            api.routes,
+            injector=self.faults,
+            render=self._render_fault,
             exception_handlers={404: _route_not_found, 405: _route_not_found},
-        )
-        app.add_middleware(
-            FaultMiddleware, injector=self.faults, render=self._render_fault, prefix=API_PREFIX
+            prefix=API_PREFIX,
         )
         return RateLimitHeaders(app, self.rate)
 
