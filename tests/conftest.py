@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from moto import mock_aws
 
 import vmkit.deps
+from tests.support.fakes import FakeClouds
 from tests.support.template import create_state_machines, create_table
 from vmkit.rest import create_app
 from vmkit.services import workspaces
@@ -17,7 +18,20 @@ TABLE = "vmkit-test"
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch):
+def clouds(monkeypatch: pytest.MonkeyPatch) -> FakeClouds:
+    """Every compute target's cloud, in memory: unit tests reach no real provider API."""
+    fake = FakeClouds()
+    # A plain function, so `Deps` binds it as the method and passes itself.
+    monkeypatch.setattr(
+        vmkit.deps.Deps,
+        "_provider_compute",
+        lambda deps, target: fake.provider_compute(deps, target),
+    )
+    return fake
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, clouds: FakeClouds):
     """moto-backed AWS with the table and KMS key of template.yaml."""
     for name, value in {
         "AWS_DEFAULT_REGION": "eu-central-1",

@@ -3,8 +3,8 @@
 `vmkit local up` (and the e2e fixture, and `make demo`) run this. The control plane is
 template.yaml itself on the local stack core (moto, in-process Lambdas, the WebSocket
 gateway, an HTTP API that sends payload-v2 events). Around it, playing the outside
-world, stand the simulators of Hetzner, Cloudflare and GitHub, reached by VMKit's real
-adapters; the sandbox fleet whose VMs run the rendered cloud-init and the real agent;
+world, stand the simulators of Hetzner, DigitalOcean, Cloudflare and GitHub, reached by
+VMKit's real adapters; the sandbox fleet whose VMs run the rendered cloud-init and the real agent;
 and the router that serves deployed apps at `http://{name}.localhost:{port}`.
 
 Nothing here is VMKit logic: the control plane only sees different endpoints.
@@ -66,18 +66,34 @@ class CloudStandIns:
 
     def __init__(self, data_dir: Path, host: str, time_scale: float):
         from vmkit_local.sandbox import AppRouter, RouterServer, SandboxFleet
-        from vmkit_local.simulators import CloudflareSimulator, GitHubSimulator, HetznerSimulator
+        from vmkit_local.simulators import (
+            CloudflareSimulator,
+            DigitalOceanSimulator,
+            GitHubSimulator,
+            HetznerSimulator,
+        )
 
         self.data_dir = data_dir
         self.host = host
         tokens = _persistent_tokens(data_dir / "tokens.json")
         self.hetzner_token, self.cloudflare_token = tokens["hetzner"], tokens["cloudflare"]
+        self.digitalocean_token = tokens["digitalocean"]
         self.fleet = SandboxFleet(data_dir / "vms", time_scale=time_scale)
         self.hetzner = HetznerSimulator(
             token=self.hetzner_token,
             data_dir=data_dir / "hetzner",
             boot=self.fleet.boot,
             destroy=self.fleet.destroy,
+        )
+        # Droplets share the fleet with Hetzner's servers under their own names.
+        self.digitalocean = DigitalOceanSimulator(
+            token=self.digitalocean_token,
+            data_dir=data_dir / "digitalocean",
+            boot=lambda droplet_id, *vm: self.fleet.boot(_droplet_vm(droplet_id), *vm),
+            destroy=lambda droplet_id: self.fleet.destroy(_droplet_vm(droplet_id)),
+            power_off=lambda droplet_id: self.fleet.power_off(_droplet_vm(droplet_id)),
+            power_on=lambda droplet_id: self.fleet.power_on(_droplet_vm(droplet_id)),
+            rebuild=lambda droplet_id: self.fleet.rebuild(_droplet_vm(droplet_id)),
         )
         self.cloudflare = CloudflareSimulator(
             token=self.cloudflare_token, zones=[APPS_DOMAIN], data_dir=data_dir / "cloudflare"
@@ -95,6 +111,7 @@ class CloudStandIns:
 
         for name, sim in (
             ("hetzner", self.hetzner),
+            ("digitalocean", self.digitalocean),
             ("cloudflare", self.cloudflare),
             ("github", self.github),
         ):
@@ -122,6 +139,9 @@ class CloudStandIns:
             "apps_url": self.apps_url,
             "github_url": self.urls["github"],
             "hetzner_url": self.urls["hetzner"],
+            # A `digitalocean` compute target on this stack takes this token.
+            "digitalocean_url": self.urls["digitalocean"],
+            "digitalocean_token": self.digitalocean_token,
             "cloudflare_url": self.urls["cloudflare"],
         }
 
@@ -166,6 +186,7 @@ def build(config: EmbeddedConfig) -> tuple[LocalStack, CloudStandIns]:
         env = {
             "LOCAL_COMPUTE_URL": f"{cloud.urls['hetzner']}/v1",
             "LOCAL_COMPUTE_TOKEN": cloud.hetzner_token,
+            "DIGITALOCEAN_API_URL": cloud.urls["digitalocean"],
             "CLOUDFLARE_API_URL": f"{cloud.urls['cloudflare']}/client/v4",
             "APPS_URL_TEMPLATE": f"http://{{hostname}}:{cloud.router.port}",
             "PROVIDER_POLL_SECONDS": "0.05",
@@ -288,12 +309,25 @@ def _bootstrap_key(record: Path) -> str:
 
 
 def _persistent_tokens(path: Path) -> dict[str, str]:
-    """The simulators' API tokens: random, kept with the data so stored targets still work."""
-    if path.exists():
-        return json.loads(path.read_text())
-    tokens = {"hetzner": secrets.token_hex(32), "cloudflare": secrets.token_urlsafe(30)}
-    write_atomically(path, json.dumps(tokens), mode=0o600)
+    """The simulators' API tokens: random, kept with the data so stored targets still work.
+
+    A data directory from before a simulator existed gets that simulator's token added."""
+    tokens = json.loads(path.read_text()) if path.exists() else {}
+    fresh = {
+        "hetzner": lambda: secrets.token_hex(32),
+        "cloudflare": lambda: secrets.token_urlsafe(30),
+        "digitalocean": lambda: "dop_v1_" + secrets.token_hex(32),
+    }
+    missing = {name: make() for name, make in fresh.items() if name not in tokens}
+    if missing:
+        tokens.update(missing)
+        write_atomically(path, json.dumps(tokens), mode=0o600)
     return tokens
+
+
+def _droplet_vm(droplet_id: int) -> str:
+    """The sandbox VM of a Droplet (Hetzner's servers use their bare ids)."""
+    return f"droplet-{droplet_id}"
 
 
 def _template_resources() -> dict[str, Any]:

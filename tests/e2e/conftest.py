@@ -31,8 +31,11 @@ class Local:
     target_id: str
     _repos: int = field(default=0)
 
-    def new_app(self, tmp_path: Path, name: str | None = None) -> dict[str, Any]:
-        """A repo holding the sample app, connected, with a `production` environment."""
+    def new_app(
+        self, tmp_path: Path, name: str | None = None, target_id: str | None = None
+    ) -> dict[str, Any]:
+        """A repo holding the sample app, connected, with a `production` environment
+        (on the `local` compute target unless `target_id` names another)."""
         self._repos += 1
         name = name or f"app{self._repos}"
         source = tmp_path / name
@@ -53,7 +56,7 @@ class Local:
                 json={
                     "repo_id": connected["id"],
                     "name": "production",
-                    "compute_target_id": self.target_id,
+                    "compute_target_id": target_id or self.target_id,
                 },
             )
         )

@@ -10,11 +10,21 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from vmkit.errors import ProviderError
-from vmkit.ports import ConnectionGone, PublishedAgent, PullRequest, Server, WorkflowRun
+from vmkit import catalog, credentials
+from vmkit.errors import ProviderCredentialsRejected, ProviderError
+from vmkit.models import ComputeTarget, Provider
+from vmkit.ports import (
+    ConnectionGone,
+    PublishedAgent,
+    PullRequest,
+    Region,
+    Server,
+    Size,
+    WorkflowRun,
+)
 
 
 def transient(provider: str = "hetzner") -> ProviderError:
@@ -41,8 +51,9 @@ class Switchable:
 
 
 class FakeCompute(Switchable):
-    def __init__(self) -> None:
+    def __init__(self, provider: Provider = Provider.hetzner) -> None:
         super().__init__()
+        self.provider = provider
         self.servers: dict[str, Server] = {}
         self.user_data: dict[str, str] = {}
         self._ids = itertools.count(1001)
@@ -52,7 +63,8 @@ class FakeCompute(Switchable):
     ) -> Server:
         self._call("create_server", name, server_type, region)
         server_id = str(next(self._ids))
-        server = Server(server_id, name, "running", f"203.0.113.{len(self.servers) + 1}", labels)
+        ip = f"203.0.113.{len(self.servers) + 1}"
+        server = Server(server_id, name, "running", ip, labels, server_type)
         self.servers[server_id] = server
         self.user_data[server_id] = user_data
         return server
@@ -68,6 +80,61 @@ class FakeCompute(Switchable):
     def delete_server(self, server_id: str) -> None:
         self._call("delete_server", server_id)
         self.servers.pop(server_id, None)
+
+    def check_credentials(self) -> None:
+        self._call("check_credentials")
+
+    def resize_server(self, server_id: str, server_type: str) -> Server:
+        self._call("resize_server", server_id, server_type)
+        self.servers[server_id] = replace(self.servers[server_id], server_type=server_type)
+        return self.servers[server_id]
+
+    def rebuild_server(self, server_id: str) -> Server:
+        self._call("rebuild_server", server_id)
+        return self.servers[server_id]
+
+    def list_sizes(self) -> list[Size]:
+        self._call("list_sizes")
+        offer = catalog.offer(self.provider)
+        return [
+            Size(t.name, t.vcpus, t.memory_gb, t.disk_gb, t.monthly_usd, tuple(offer.regions))
+            for t in offer.types.values()
+        ]
+
+    def list_regions(self) -> list[Region]:
+        self._call("list_regions")
+        return [Region(r.name, r.location) for r in catalog.offer(self.provider).regions.values()]
+
+
+@dataclass
+class FakeClouds:
+    """Every provider account tests reach: one `FakeCompute` per (provider, token), built
+    from the target's decrypted token (so sealing still runs), in place of
+    `Deps._provider_compute`. A `reject`ed token is refused as the adapters refuse one."""
+
+    rejected: set[str] = field(default_factory=set)
+    accounts: dict[tuple[Provider, str], FakeCompute] = field(default_factory=dict)
+
+    def reject(self, token: str) -> None:
+        self.rejected.add(token)
+
+    def checked(self) -> list[str]:
+        """The tokens whose credentials were checked, in no particular order."""
+        return [token for (_, token), c in self.accounts.items() if c.called("check_credentials")]
+
+    def provider_compute(self, deps: Any, target: ComputeTarget) -> FakeCompute:
+        token = credentials.provider_token(deps.sealer, target) or "local"
+        key = (target.provider, token)
+        if key not in self.accounts:
+            account = FakeCompute(target.provider)
+            if token in self.rejected:
+                refused = ProviderCredentialsRejected(
+                    f"{target.provider.value} refused the API token", provider=target.provider.value
+                )
+                for method in ("check_credentials", "create_server", "find_servers"):
+                    account.fail_next(method, refused, times=1000)
+            self.accounts[key] = account
+        return self.accounts[key]
 
 
 class FakeDns(Switchable):

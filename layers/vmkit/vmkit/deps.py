@@ -3,7 +3,7 @@
 Handlers call `get_deps()`; tests build `Deps(settings, ...)` with fakes in place of
 any port (`tests/support/fakes.py`). Nothing is built until first used, so a function
 pays at cold start only for the clients and SDKs its code path touches: a REST call
-that lists repos never imports hcloud, and a step that sets DNS never builds a
+that lists repos never imports hcloud or pydo, and a step that sets DNS never builds a
 Step Functions client.
 
 Ports (`vmkit.ports`): `compute(target)`, `dns()`, `forge(repo)`, `executions`,
@@ -107,14 +107,24 @@ class Deps:
 
     def _provider_compute(self, target: ComputeTarget) -> Compute:
         from vmkit import credentials
-        from vmkit.adapters.hetzner import Hetzner
 
         s = self.settings
         poll = s.provider_poll_seconds
         if target.provider is Provider.hetzner:
+            from vmkit.adapters.hetzner import Hetzner
+
             token = credentials.provider_token(self.sealer, target) or ""
             return Hetzner(token, api_endpoint=s.hcloud_api_url or None, poll_interval=poll)
+        if target.provider is Provider.digitalocean:
+            from vmkit.adapters.digitalocean import DigitalOcean
+
+            token = credentials.provider_token(self.sealer, target) or ""
+            return DigitalOcean(
+                token, api_endpoint=s.digitalocean_api_url or None, poll_interval=poll
+            )
         if target.provider is Provider.local:
+            from vmkit.adapters.hetzner import Hetzner
+
             # The embedded default: the same Hetzner adapter, against the local simulator.
             if not s.local_compute_url:
                 raise InvalidInput(

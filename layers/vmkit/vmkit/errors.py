@@ -83,6 +83,16 @@ class ProviderError(VMKitError):
         self.transient = transient
 
 
+class ProviderCredentialsRejected(ProviderError):
+    """The provider refused the target's token (401), or the token lacks a permission
+    VMKit needs (403). The caller's input is what is wrong, so it is a 4xx: a bad token
+    is refused when a target is created, and a revoked one fails a deploy without
+    retries."""
+
+    code = "invalid_provider_token"
+    status = 422
+
+
 class AgentUnavailable(VMKitError):
     """The instance's agent is not connected, or went away mid-call."""
 

@@ -23,23 +23,91 @@ if TYPE_CHECKING:
 class Server:
     id: str
     name: str
-    status: str
+    status: str  # the provider's word: running/off (Hetzner), active/off (DigitalOcean) …
     ip: str | None
     labels: dict[str, str] = field(default_factory=dict)
+    server_type: str | None = None  # the provider's size name: cax11, s-2vcpu-4gb …
+
+
+@dataclass(frozen=True)
+class Size:
+    """A VM size as the provider lists it right now (the catalog is VMKit's static copy)."""
+
+    name: str
+    vcpus: int
+    memory_gb: float
+    disk_gb: int
+    monthly_usd: float
+    regions: tuple[str, ...]  # where it can be created now
+    available: bool = True
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str
+    description: str
+    available: bool = True
 
 
 class Compute(Protocol):
+    """One cloud account's VMs (a compute target), through the provider's official SDK.
+
+    Every method waits for the provider's action to finish before it returns, so a
+    step that called one can move on. Failures are `ProviderError`: `transient` for
+    rate limits, 5xx and action timeouts (the state machine retries those with
+    backoff, after the SDK's own retries), `ProviderCredentialsRejected` when the
+    token is refused, plain otherwise, with a message that names what was asked
+    (the size, the region, the server). Servers are matched to VMKit's records by
+    `labels`, which every adapter stores in its provider's terms (Hetzner labels,
+    DigitalOcean tags).
+    """
+
+    def check_credentials(self) -> None:
+        """Prove the token works with one cheap read (a one-item server listing).
+
+        Raises `ProviderCredentialsRejected` if the provider refuses the token (or it
+        lacks the read permission VMKit needs); used before a target is stored.
+        """
+
     def create_server(
         self, *, name: str, server_type: str, region: str, user_data: str, labels: dict[str, str]
     ) -> Server:
-        """Create a server and wait until the provider reports it created."""
+        """Create a server running `user_data` (cloud-init) and wait until it is running
+        with its public IPv4 assigned."""
 
-    def get_server(self, server_id: str) -> Server | None: ...
+    def get_server(self, server_id: str) -> Server | None:
+        """The server, or None if it does not exist (any more)."""
 
-    def find_servers(self, labels: dict[str, str]) -> list[Server]: ...
+    def find_servers(self, labels: dict[str, str]) -> list[Server]:
+        """Every server carrying all of `labels` (all pages of the provider's listing)."""
 
     def delete_server(self, server_id: str) -> None:
         """Delete a server; deleting one that is already gone is not an error."""
+
+    def resize_server(self, server_id: str, server_type: str) -> Server:
+        """Give the server another size, keeping its disk, IP, data and user data.
+
+        The provider resizes only a stopped server, so this shuts it down (the app is
+        down until it is back), changes the size *without* growing the disk — so a
+        later resize back down stays possible — and powers it on again; the agent
+        reconnects by itself. Returns the server as it runs afterwards. Resizing to
+        the size it has is a no-op. A size the provider does not offer in the
+        server's region is a plain (not transient) `ProviderError` naming both.
+        """
+
+    def rebuild_server(self, server_id: str) -> Server:
+        """Reinstall the server's image on a fresh disk, keeping its id, IP and size.
+
+        Everything on the disk is lost. The provider serves the server's original
+        user data to the new disk, so cloud-init runs it again and the agent comes
+        back with the token it was created with: a "reset VM" that keeps DNS.
+        """
+
+    def list_sizes(self) -> list[Size]:
+        """The sizes the account can create now, as the provider lists them."""
+
+    def list_regions(self) -> list[Region]:
+        """The regions (Hetzner: locations) the account can create servers in."""
 
 
 # --- DNS: where names point ------------------------------------------------------------

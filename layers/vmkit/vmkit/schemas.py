@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from vmkit.catalog import DEFAULT_SERVER_TYPE
 from vmkit.ids import PREFIXES, id_pattern
 from vmkit.models import (
     ApiKey,
@@ -169,6 +168,34 @@ class ComputeTargetPublic(Output):
     created_at: datetime
 
 
+class ServerTypePublic(Output):
+    name: str
+    vcpus: int
+    memory_gb: int
+    disk_gb: int
+    arch: str = Field(description="What the app's image is built for: arm64 or amd64.")
+    monthly_usd: float = Field(description="List price estimate; 0 for local sandbox VMs.")
+    good_for: str
+
+
+class RegionPublic(Output):
+    name: str
+    location: str
+
+
+class ProviderOfferPublic(Output):
+    provider: Provider
+    default_server_type: str
+    default_region: str
+    server_types: list[ServerTypePublic]
+    regions: list[RegionPublic]
+
+
+class CatalogPublic(Output):
+    providers: list[ProviderOfferPublic]
+    prices: str = Field(description="Where the prices come from.")
+
+
 # --- repos -------------------------------------------------------------------------------
 
 
@@ -221,13 +248,22 @@ class EnvironmentCreate(Input):
     repo_id: RepoId
     name: EnvSlug = Field(examples=["production"])
     compute_target_id: TargetId
-    server_type: Annotated[str, StringConstraints(max_length=32)] = DEFAULT_SERVER_TYPE
-    region: Annotated[str, StringConstraints(max_length=32)] | None = None
+    server_type: Annotated[str, StringConstraints(max_length=32)] | None = Field(
+        default=None,
+        description="VM size (GET /api/catalog lists each provider's); the target "
+        "provider's default if omitted: cax11 on hetzner, s-2vcpu-4gb on digitalocean.",
+    )
+    region: Annotated[str, StringConstraints(max_length=32)] | None = Field(
+        default=None, description="Region; the compute target's default if omitted."
+    )
     env_vars: list[EnvVarInput] = Field(default_factory=list, max_length=200)
 
 
 class EnvironmentUpdate(Input):
     server_type: Annotated[str, StringConstraints(max_length=32)] | None = None
+    region: Annotated[str, StringConstraints(max_length=32)] | None = Field(
+        default=None, description="Another region; only before the environment has a VM."
+    )
     compute_target_id: TargetId | None = None
 
 

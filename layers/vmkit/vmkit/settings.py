@@ -45,6 +45,7 @@ class Settings(BaseModel):
     # Provider endpoints: empty means the public API; the local stack points them at
     # its simulators, so the same adapters run there.
     hcloud_api_url: str = Field(default="", alias="HCLOUD_API_URL")
+    digitalocean_api_url: str = Field(default="", alias="DIGITALOCEAN_API_URL")
     cloudflare_api_url: str = Field(default="", alias="CLOUDFLARE_API_URL")
     local_compute_url: str = Field(default="", alias="LOCAL_COMPUTE_URL")
     local_compute_token: str = Field(default="", alias="LOCAL_COMPUTE_TOKEN")

@@ -1,7 +1,9 @@
-"""A fleet of sandbox VMs: what the Hetzner simulator creates, powers and deletes.
+"""A fleet of sandbox VMs: what the Hetzner and DigitalOcean simulators create, power,
+rebuild and delete.
 
 A VM is `<data_dir>/vms/<server_id>/`: `vm.json` (name, fake public IP, labels, power
-state) and `root/`, the directory that acts as its `/`. Booting lays down a base image,
+state), `user-data` (what the cloud's metadata service would serve) and `root/`, the
+directory that acts as its `/`. Booting lays down a base image,
 then runs the user data with cloud-init's subset in the background, as a real server
 is "running" while cloud-init is still at work. Power and lifecycle follow a real VM:
 cloud-init runs once per instance; a reboot starts the enabled units and the
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from vmkit_local.files import write_atomically
 from vmkit_local.sandbox.cloudinit import (
     CloudInit,
     CloudInitResult,
@@ -110,6 +113,8 @@ class SandboxFleet:
                 server_id,
                 {"name": name, "ip": ip, "labels": dict(labels or {}), "power": "running"},
             )
+            # Outside the VM's root, as a cloud's metadata service keeps it (a rebuild reads it).
+            write_atomically(self._vm_dir(server_id) / "user-data", user_data or "", mode=0o600)
             machine = self._power_on_machine(server_id, name)
             self._start_cloud_init(server_id, machine, user_data)
         log.info("sandbox VM %s (%s) booting at %s", server_id, name, ip)
@@ -142,6 +147,23 @@ class SandboxFleet:
     def reboot(self, server_id: str | int) -> None:
         self.power_off(server_id)
         self.power_on(server_id)
+
+    def rebuild(self, server_id: str | int) -> None:
+        """Reinstall the image: a fresh root at the same IP, booted, and cloud-init run again
+        with the user data the VM was created with (a cloud's metadata service keeps
+        serving it across a rebuild)."""
+        server_id = _check_server_id(server_id)
+        with self._lock:
+            vm = self.vm(server_id)
+            user_data = self._metadata_user_data(server_id)
+            self._stop_machine(server_id)
+            shutil.rmtree(vm.root)
+            vm.root.mkdir()
+            seed_base_image(vm.root, vm.name)
+            machine = self._power_on_machine(server_id, vm.name)
+            self._start_cloud_init(server_id, machine, user_data)
+            self._update_record(server_id, power="running")
+        log.info("sandbox VM %s rebuilt", server_id)
 
     def destroy(self, server_id: str | int) -> None:
         """Stop every process of the VM and delete it; its IP goes back to the pool."""
@@ -258,6 +280,10 @@ class SandboxFleet:
                 atomic_write_json(state_file, {**state, "next_ip_index": index + 1})
                 return candidate
         raise SandboxError(f"no free address left in {self._network} for another sandbox VM")
+
+    def _metadata_user_data(self, server_id: str) -> str | None:
+        path = self._vm_dir(server_id) / "user-data"
+        return path.read_text() if path.exists() else None
 
     def _vm_dir(self, server_id: str) -> Path:
         return self.data_dir / "vms" / server_id

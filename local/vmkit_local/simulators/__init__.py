@@ -1,4 +1,4 @@
-"""Local simulators of the Hetzner Cloud, Cloudflare DNS and GitHub REST APIs.
+"""Local simulators of the Hetzner Cloud, DigitalOcean, Cloudflare DNS and GitHub REST APIs.
 
 Each is an object holding the API's state with an ASGI `.app` to serve (see
 `serve_in_thread`), reached through the real SDK clients by their base URL. Hooks
@@ -7,6 +7,7 @@ server errors.
 """
 
 from .cloudflare import CloudflareSimulator
+from .digitalocean import DigitalOceanSimulator
 from .faults import FaultInjector
 from .github import GitHubSimulator
 from .hetzner import HetznerSimulator
@@ -14,6 +15,7 @@ from .serving import serve_in_thread
 
 __all__ = [
     "CloudflareSimulator",
+    "DigitalOceanSimulator",
     "FaultInjector",
     "GitHubSimulator",
     "HetznerSimulator",

@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypedDict
 
 
 class BootHook(Protocol):
-    """Start the VM for a newly created Hetzner server; return its public IPv4.
+    """Start the VM for a newly created server (Droplet); return its public IPv4.
 
     Called inside the create request (the real API answers with the IP already
     assigned), so return promptly: start the VM and its cloud-init, do not wait for
@@ -25,7 +25,19 @@ class BootHook(Protocol):
 
 
 class DestroyHook(Protocol):
-    """Stop and remove the VM of a deleted Hetzner server."""
+    """Stop and remove the VM of a deleted server (Droplet)."""
+
+    def __call__(self, server_id: int) -> None: ...
+
+
+class MachineHook(Protocol):
+    """Act on an existing server's VM: power it off, power it on, or rebuild it.
+
+    A rebuild wipes the VM's disk, lays down the image again and boots it at the same
+    address; cloud-init runs the server's original user data again, which the VM
+    keeps (as a cloud's metadata service keeps serving it). Called from the action's
+    background work, so it may take its time; raising fails the action.
+    """
 
     def __call__(self, server_id: int) -> None: ...
 

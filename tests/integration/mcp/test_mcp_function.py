@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 
+from tests.support.modules import imported_at_cold_start
 from tests.support.template import ROOT, template
 from vmkit.mcp.server import MCP_PATH
 
@@ -84,26 +82,6 @@ def test_the_package_pins_the_sdk_the_tests_use():
 def test_a_cold_start_imports_no_sdk_a_tool_does_not_need_yet():
     """anthropic, githubkit, the cloud SDKs and the onboarding generators load only inside
     the tools that use them (tools declare `vmkit.ai.scan_result` types, nothing more)."""
-    probe = (
-        "import sys; sys.path.insert(0, 'functions/mcp'); import app; "
-        "print(' '.join(sorted(m for m in ('anthropic', 'githubkit', 'hcloud', 'cloudflare', "
-        "'vmkit.ai.repo_scanner', 'vmkit.ai.onboarding') if m in sys.modules)))"
-    )
-    env = {
-        **os.environ,
-        "AWS_DEFAULT_REGION": "eu-central-1",
-        "TABLE_NAME": "vmkit",
-        "KMS_KEY_ID": "alias/vmkit",
-        "DEPLOY_STATE_MACHINE_ARN": "arn:aws:states:eu-central-1:123456789012:stateMachine:d",
-        "TEARDOWN_STATE_MACHINE_ARN": "arn:aws:states:eu-central-1:123456789012:stateMachine:t",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ""
+    sdks = ("anthropic", "githubkit", "hcloud", "pydo", "cloudflare")
+    generators = ("vmkit.ai.repo_scanner", "vmkit.ai.onboarding")
+    assert imported_at_cold_start("mcp", sdks + generators) == []

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from vmkit.errors import ProviderError
-from vmkit.ports import Server
+from vmkit.errors import ProviderCredentialsRejected, ProviderError
+from vmkit.ports import Region, Server, Size
 
 IMAGE = "debian-12"
 TRANSIENT_CODES = {
@@ -39,6 +39,10 @@ class Hetzner:
             kwargs["api_endpoint"] = api_endpoint
         self.client = Client(token=token, **kwargs)
 
+    def check_credentials(self) -> None:
+        with _errors("list servers"):
+            self.client.servers.get_list(per_page=1)
+
     def create_server(
         self, *, name: str, server_type: str, region: str, user_data: str, labels: dict[str, str]
     ) -> Server:
@@ -46,7 +50,7 @@ class Hetzner:
         from hcloud.locations import Location
         from hcloud.server_types import ServerType
 
-        with _errors("create server"):
+        with _errors("create a server", f"{server_type} in {region}"):
             created = self.client.servers.create(
                 name=name,
                 server_type=ServerType(name=server_type),
@@ -86,6 +90,57 @@ class Hetzner:
             )
             action.wait_until_finished()
 
+    def resize_server(self, server_id: str, server_type: str) -> Server:
+        from hcloud.server_types import ServerType
+
+        bound = self._existing(server_id)
+        if bound.server_type.name == server_type:
+            return _server(bound)
+        asked = f"server {server_id} to {server_type} in {bound.datacenter.location.name}"
+        with _errors("resize a server", asked):
+            if bound.status != "off":
+                bound.power_off().wait_until_finished()
+            # upgrade_disk=False keeps the disk as it is, so a resize down stays possible.
+            bound.change_type(
+                ServerType(name=server_type), upgrade_disk=False
+            ).wait_until_finished()
+            bound.power_on().wait_until_finished()
+        return _server(self._existing(server_id))
+
+    def rebuild_server(self, server_id: str) -> Server:
+        from hcloud.images import Image
+
+        bound = self._existing(server_id)
+        with _errors("rebuild a server", f"server {server_id}"):
+            bound.rebuild(Image(name=IMAGE)).action.wait_until_finished()
+        return _server(self._existing(server_id))
+
+    def list_sizes(self) -> list[Size]:
+        with _errors("list server types"):
+            types = self.client.server_types.get_all()
+        return [
+            Size(
+                name=t.name,
+                vcpus=t.cores,
+                memory_gb=t.memory,
+                disk_gb=t.disk,
+                monthly_usd=max((float(p["price_monthly"]["gross"]) for p in t.prices), default=0),
+                regions=tuple(p["location"] for p in t.prices),
+                available=not t.deprecated,
+            )
+            for t in types
+        ]
+
+    def list_regions(self) -> list[Region]:
+        with _errors("list locations"):
+            locations = self.client.locations.get_all()
+        return [Region(name=loc.name, description=loc.description) for loc in locations]
+
+    def _existing(self, server_id: str) -> Any:
+        with _errors("get a server", f"server {server_id}"):
+            bound = self.client.servers.get_by_id(int(server_id))
+        return bound
+
 
 def _server(bound: Any) -> Server:
     ipv4 = bound.public_net.ipv4.ip if bound.public_net and bound.public_net.ipv4 else None
@@ -95,12 +150,14 @@ def _server(bound: Any) -> Server:
         status=bound.status,
         ip=ipv4,
         labels=dict(bound.labels or {}),
+        server_type=bound.server_type.name if bound.server_type else None,
     )
 
 
 @contextmanager
-def _errors(what: str) -> Iterator[None]:
+def _errors(what: str, asked: str = "") -> Iterator[None]:
     """Translate hcloud's exceptions into `ProviderError`, transient where retrying helps."""
+    subject = f" ({asked})" if asked else ""
     import requests
     from hcloud import APIException
     from hcloud.actions import ActionFailedException, ActionTimeoutException
@@ -109,9 +166,15 @@ def _errors(what: str) -> Iterator[None]:
         yield
     except APIException as exc:
         code = str(exc.code)
+        if code in ("unauthorized", "forbidden", "token_readonly"):
+            raise ProviderCredentialsRejected(
+                f"Hetzner refused the API token to {what}: {exc.message} ({code}); "
+                "create a Read & Write token in the Hetzner project and update the target",
+                provider="hetzner",
+            ) from exc
         transient = code in TRANSIENT_CODES or code.startswith("5")
         raise ProviderError(
-            f"Hetzner refused to {what}: {exc.message} ({code})",
+            f"Hetzner refused to {what}{subject}: {exc.message} ({code})",
             provider="hetzner",
             transient=transient,
         ) from exc

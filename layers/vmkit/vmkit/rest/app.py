@@ -25,6 +25,7 @@ ROUTERS = {
     "/api/auth": "auth",
     "/api/keys": "keys",
     "/api/compute-targets": "compute_targets",
+    "/api/catalog": "catalog",
     "/api/repos": "repos",
     "/api/environments": "environments",
     "/api/instances": "instances",

@@ -1,4 +1,9 @@
-"""Compute targets: where a workspace's VMs are created, with whose cloud token."""
+"""Compute targets: where a workspace's VMs are created, with whose cloud token.
+
+A token is tried with one cheap read call before the target is stored (or updated):
+a token the provider refuses is a 422 `invalid_provider_token` now, with nothing
+stored, rather than a failed deploy later.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,15 @@ from vmkit.auth import Principal
 from vmkit.deps import Deps
 from vmkit.errors import Conflict
 from vmkit.ids import new_id
-from vmkit.models import ComputeTarget, Environment, Scope
-from vmkit.schemas import ComputeTargetCreate, ComputeTargetUpdate
+from vmkit.models import ComputeTarget, Environment, Provider, Scope
+from vmkit.schemas import (
+    CatalogPublic,
+    ComputeTargetCreate,
+    ComputeTargetUpdate,
+    ProviderOfferPublic,
+    RegionPublic,
+    ServerTypePublic,
+)
 from vmkit.services import audit
 from vmkit.sshkeys import generate_deploy_key
 from vmkit.store import Page
@@ -16,6 +28,11 @@ from vmkit.store import Page
 
 def _hint(token: str) -> str:
     return f"…{token[-4:]}"
+
+
+def _check_token(deps: Deps, target: ComputeTarget) -> None:
+    if target.token is not None:
+        deps.compute(target).check_credentials()
 
 
 def create_target(deps: Deps, principal: Principal, data: ComputeTargetCreate) -> ComputeTarget:
@@ -35,6 +52,7 @@ def create_target(deps: Deps, principal: Principal, data: ComputeTargetCreate) -
             deps.sealer, target, credentials.PROVIDER_TOKEN, data.token
         )
         target.token_hint = _hint(data.token)
+        _check_token(deps, target)
     key_pair = generate_deploy_key(f"vmkit-deploy-{target.id}")
     target.deploy_public_key = key_pair.public_openssh
     target.deploy_private_key = credentials.seal_for_target(
@@ -82,6 +100,7 @@ def update_target(
             deps.sealer, target, credentials.PROVIDER_TOKEN, data.token
         )
         target.token_hint = _hint(data.token)
+        _check_token(deps, target)
         changed.append("token")
     deps.store.save(target)
     audit.record(
@@ -108,3 +127,27 @@ def delete_target(deps: Deps, principal: Principal, target_id: str) -> None:
     audit.record(
         deps, principal, "compute_target.delete", "compute_target", target.id, name=target.name
     )
+
+
+def describe_catalog(deps: Deps, principal: Principal) -> CatalogPublic:
+    """Every provider's sizes, regions and monthly prices: what a target can be asked for."""
+    principal.require(Scope.read)
+    offers = []
+    for provider in Provider:
+        offer = catalog.offer(provider)
+        offers.append(
+            ProviderOfferPublic(
+                provider=provider,
+                default_server_type=offer.default_type,
+                default_region=offer.default_region,
+                server_types=[
+                    ServerTypePublic(
+                        **t.model_dump(exclude={"monthly_usd"}),
+                        monthly_usd=catalog.monthly_cost(provider, t.name),
+                    )
+                    for t in offer.types.values()
+                ],
+                regions=[RegionPublic.model_validate(r) for r in offer.regions.values()],
+            )
+        )
+    return CatalogPublic(providers=offers, prices=catalog.PRICES)

@@ -51,7 +51,9 @@ def create_environment(deps: Deps, principal: Principal, data: EnvironmentCreate
     principal.require(Scope.admin)
     repo = deps.store.get(Repo, principal.workspace_id, data.repo_id)
     target = deps.store.get(ComputeTarget, principal.workspace_id, data.compute_target_id)
-    catalog.server_type(target.provider, data.server_type)
+    # Refused here, naming what the provider does offer, rather than by the cloud at deploy.
+    server_type = data.server_type or catalog.default_server_type(target.provider)
+    catalog.server_type(target.provider, server_type)
     region = catalog.check_region(target.provider, data.region or target.default_region)
     names = [v.name for v in data.env_vars]
     if len(names) != len(set(names)):
@@ -68,7 +70,7 @@ def create_environment(deps: Deps, principal: Principal, data: EnvironmentCreate
         name=data.name,
         slug=data.name,
         compute_target_id=target.id,
-        server_type=data.server_type,
+        server_type=server_type,
         region=region,
         hostname=_claim_hostname(deps, repo, data.name, environment_id),
     )
@@ -118,17 +120,18 @@ def update_environment(
     principal.require(Scope.admin)
     env = get_environment(deps, principal, environment_id)
     changed = data.model_dump(exclude_none=True)
-    if data.compute_target_id is not None and env.instance_id:
+    if (data.compute_target_id is not None or data.region is not None) and env.instance_id:
         raise Conflict(
-            "move an environment to another compute target only before it has a VM",
+            "move an environment to another compute target or region only before it has a VM",
             code="has_instance",
         )
     target_id = data.compute_target_id or env.compute_target_id
     target = deps.store.get(ComputeTarget, principal.workspace_id, target_id)
-    if data.server_type is not None:
-        catalog.server_type(target.provider, data.server_type)
-        env.server_type = data.server_type
-    env.compute_target_id = target.id
+    # The size and region must be the (possibly new) provider's, whichever of them changed.
+    server_type = data.server_type or env.server_type
+    catalog.server_type(target.provider, server_type)
+    region = catalog.check_region(target.provider, data.region or env.region)
+    env.server_type, env.region, env.compute_target_id = server_type, region, target.id
     deps.store.save(env)
     audit.record(deps, principal, "environment.update", "environment", env.id, **changed)
     return env

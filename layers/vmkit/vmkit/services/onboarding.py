@@ -6,13 +6,16 @@ merges, and files the repo already has are left alone unless asked.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel
 
+from vmkit import catalog
 from vmkit.ai.scan_result import ScanResult
 from vmkit.auth import Principal
 from vmkit.deps import Deps
 from vmkit.errors import NotFound
-from vmkit.models import Environment, OnboardingState, Repo, Scope
+from vmkit.models import ComputeTarget, Environment, OnboardingState, Repo, Scope
 from vmkit.ports import PullRequest
 from vmkit.secrets import NotConfigured, get_secret
 from vmkit.services import audit
@@ -86,6 +89,13 @@ def open_pull_request(deps: Deps, repo: Repo, env: Environment) -> PullRequest:
     return PullRequest(number=result.pr_number, url=result.pr_url, created=result.created)
 
 
+def _vm_arch(deps: Deps, env: Environment) -> Literal["arm64", "amd64"]:
+    """The image must be built for the VM it runs on: arm64 on Hetzner's cax, amd64 on
+    DigitalOcean's Droplets."""
+    target = deps.store.get(ComputeTarget, env.workspace_id, env.compute_target_id)
+    return catalog.server_type(target.provider, env.server_type).arch
+
+
 def _propose(deps: Deps, repo: Repo, env: Environment, *, overwrite: bool) -> OnboardingResult:
     from vmkit.ai import GenerationContext, generate_onboarding, scan
 
@@ -98,6 +108,7 @@ def _propose(deps: Deps, repo: Repo, env: Environment, *, overwrite: bool) -> On
         env_slug=env.slug,
         apps_domain=deps.settings.apps_domain,
         host=env.hostname,
+        vm_arch=_vm_arch(deps, env),
     )
     model = _model(deps)
     onboarding = generate_onboarding(scan_result, ctx, model=model)

@@ -6,14 +6,10 @@ entries are joined in when rendering, as the API embeds them.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import re
 from typing import Any
 
-from cryptography.hazmat.primitives.serialization import load_ssh_public_key
-
+from ..sshkeys import md5_fingerprint
 from . import catalog
 from .errors import invalid_input
 
@@ -98,11 +94,7 @@ def ssh_key_fingerprint(public_key: Any) -> str:
     """MD5 fingerprint (`aa:bb:…`) as Hetzner shows it; `invalid_input` if not a key."""
     if not isinstance(public_key, str):
         raise invalid_input("public_key", "Missing data for required field.")
-    parts = public_key.strip().split()
-    try:
-        load_ssh_public_key(public_key.strip().encode())
-        blob = base64.b64decode(parts[1], validate=True)
-    except (ValueError, IndexError, binascii.Error, TypeError) as error:
-        raise invalid_input("public_key", "invalid public key") from error
-    digest = hashlib.md5(blob, usedforsecurity=False).hexdigest()
-    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+    fingerprint = md5_fingerprint(public_key)
+    if fingerprint is None:
+        raise invalid_input("public_key", "invalid public key")
+    return fingerprint

@@ -9,6 +9,7 @@ from pydantic import Field
 from vmkit import catalog
 from vmkit.ai.scan_result import ScanResult
 from vmkit.mcp.tools.common import CHANGES, READS, REPEATABLE_CHANGES, ToolSpec, caller
+from vmkit.models import Provider
 from vmkit.schemas import (
     ComputeTargetPublic,
     Cursor,
@@ -28,9 +29,10 @@ from vmkit.schemas import (
 from vmkit.services import compute_targets, environments, onboarding, repos
 from vmkit.services.onboarding import OnboardingResult
 
-HETZNER_SIZES = ", ".join(
-    f"{t.name} ({t.vcpus} vCPU, {t.memory_gb} GB, ${t.monthly_usd:.2f}/month)"
-    for t in catalog.HETZNER_TYPES.values()
+SIZES_BY_PROVIDER = "; ".join(
+    f"for {provider.value}: {catalog.sizes_summary(provider)} (default "
+    f"{catalog.default_server_type(provider)}; regions {', '.join(catalog.offer(provider).regions)})"
+    for provider in (Provider.hetzner, Provider.digitalocean)
 )
 
 
@@ -38,9 +40,13 @@ def list_compute_targets(limit: Limit = 50, cursor: Cursor = None) -> ListOf[Com
     """List the workspace's compute targets: the cloud accounts VMKit creates VMs in.
 
     Use it before create_environment, whose compute_target_id must be one of these
-    ids. Each target shows its provider (hetzner, digitalocean, local), default
-    region and the public half of its deploy SSH key; provider tokens are never
-    shown. An empty list means the user has not registered a cloud account yet: ask
+    ids. Each target shows its provider, default region and the public half of its
+    deploy SSH key; provider tokens are never shown. Providers: hetzner (Hetzner
+    Cloud; ARM64 cax VMs in the EU: fsn1, nbg1, hel1; from $4.50/month),
+    digitalocean (DigitalOcean Droplets; x86-64 in North America, Europe, India,
+    Singapore and Australia; from $12/month) and local (a sandbox VM on the machine
+    running VMKit, free). The sizes and regions of each are in create_environment's
+    server_type description. An empty list means the user has not registered a cloud account yet: ask
     them to add one with the vmkit CLI or the REST API (POST /api/compute-targets),
     which take the provider token; this server never handles it.
     """
@@ -117,16 +123,21 @@ def create_environment(
     ],
     compute_target_id: TargetId,
     server_type: Annotated[
-        str,
+        str | None,
         Field(
             max_length=32,
-            description=f"VM size; for hetzner: {HETZNER_SIZES}. An unknown size is refused "
-            "with the list of valid ones.",
+            description=f"VM size, one the target's provider offers; {SIZES_BY_PROVIDER}. "
+            "Local targets take hetzner's sizes. The provider's default if omitted; an "
+            "unknown size is refused with the list of valid ones.",
         ),
-    ] = catalog.DEFAULT_SERVER_TYPE,
+    ] = None,
     region: Annotated[
         str | None,
-        Field(max_length=32, description="Region such as fsn1; the target's default if omitted."),
+        Field(
+            max_length=32,
+            description="Region such as fsn1 (hetzner) or nyc3 (digitalocean); the target's "
+            "default if omitted.",
+        ),
     ] = None,
     env_vars: Annotated[
         list[EnvVarInput],
