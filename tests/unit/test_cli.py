@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.template import ROOT
 from vmkit import auth
-from vmkit.cli import main
+from vmkit_cli.main import main
 from vmkit.models import Interface, Scope
 
 
