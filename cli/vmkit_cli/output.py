@@ -28,9 +28,13 @@ STATUS_STYLES = {
     "failed": "red",
     "cancelled": "yellow",
     "waiting": "cyan",
+    "waited": "green",
     "skipped": "dim",
     "running": "cyan",
     "queued": "dim",
+    "healthy": "green",
+    "unhealthy": "red",
+    "starting": "cyan",
 }
 
 
@@ -112,8 +116,9 @@ def to_json(data: Any) -> Any:
     return data
 
 
-def status_text(status: str) -> Text:
-    return Text(status, style=STATUS_STYLES.get(status, ""))
+def status_text(text: str, status: str | None = None) -> Text:
+    """`text` in the colour of `status` (by default, the text itself: `failed` in red)."""
+    return Text(text, style=STATUS_STYLES.get(status or text.strip(), ""))
 
 
 def duration(seconds: float) -> str:

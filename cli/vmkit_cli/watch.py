@@ -46,15 +46,28 @@ def seconds(delta: timedelta) -> float:
 
 
 def step_line(step: StepRecord, started: datetime, waited: timedelta | None = None) -> Text:
+    """One step: name, status, time since the deploy started, detail (and a finished wait)."""
+    status = "waited" if waited is not None else step.status
     line = Text.assemble(
         f"  {step.name:<{NAME_WIDTH}} ",
-        status_text(f"{step.status:<{STATUS_WIDTH}}"),
+        status_text(f"{status:<{STATUS_WIDTH}}", status),
         f" {duration(seconds(step.at - started)):>7}  ",
         step.detail or "",
     )
     if waited is not None:
-        line.append(f"  (waited {duration(seconds(waited))})", style="dim")
+        line.append(f"  ({duration(seconds(waited))})", style="dim")
     return line
+
+
+def _wait_began(steps: list[StepRecord], index: int) -> datetime:
+    """When the wait of `steps[index]` began: at the first of its run of waiting records."""
+    while (
+        index > 0
+        and steps[index - 1].name == steps[index].name
+        and steps[index - 1].status == "waiting"
+    ):
+        index -= 1
+    return steps[index].at
 
 
 class _Current:
@@ -94,35 +107,41 @@ class Watcher:
         self.sleep = sleep
         self.ask = ask
         self.shown = 0  # steps printed for good
+        self.latest: DeployPublic | None = None
         self.live_mode = out.is_terminal and not out.json_mode
 
     def follow(self, deploy: DeployPublic) -> DeployPublic:
         """Poll until the deploy ends (or the person stops watching); print as it goes."""
         current = _Current()
-        live = Live(current, console=self.out.console, refresh_per_second=10, transient=True)
-        if self.live_mode:
-            live.start()
+        self.latest = deploy
         watch_started = time.monotonic()
-        try:
-            while True:
-                try:
-                    self._render(deploy, live, current)
-                    if deploy.status.terminal:
-                        return deploy
-                    elapsed = time.monotonic() - watch_started
-                    self.sleep(FAST_POLL_S if elapsed < FAST_FOR_S else SLOW_POLL_S)
-                    deploy = self.client.get_deploy(deploy.id)
-                except KeyboardInterrupt:
-                    live.stop()
-                    choice = self.ask(deploy.id)
-                    if choice == "detach":
-                        return deploy
-                    if choice == "cancel":
-                        deploy = self._cancel(deploy)
-                    if self.live_mode:
-                        live.start()
-        finally:
-            live.stop()
+        while True:
+            # A fresh live region each time: a restarted one would draw over the prompt.
+            live = Live(current, console=self.out.console, refresh_per_second=10, transient=True)
+            if self.live_mode:
+                live.start()
+            try:
+                return self._poll(current, watch_started)
+            except KeyboardInterrupt:
+                pass
+            finally:
+                live.stop()
+            choice = self.ask(self.latest.id)
+            if choice == "detach":
+                self._print_steps(self.latest, len(self.latest.steps))  # keep the PR's link
+                return self.latest
+            if choice == "cancel":
+                self.latest = self._cancel(self.latest)
+
+    def _poll(self, current: _Current, watch_started: float) -> DeployPublic:
+        assert self.latest is not None
+        while True:
+            self._render(self.latest, current)
+            if self.latest.status.terminal:
+                return self.latest
+            elapsed = time.monotonic() - watch_started
+            self.sleep(FAST_POLL_S if elapsed < FAST_FOR_S else SLOW_POLL_S)
+            self.latest = self.client.get_deploy(self.latest.id)
 
     def _cancel(self, deploy: DeployPublic) -> DeployPublic:
         try:
@@ -132,7 +151,7 @@ class Watcher:
                 raise
             return self.client.get_deploy(deploy.id)
 
-    def _render(self, deploy: DeployPublic, live: Live, current: _Current) -> None:
+    def _render(self, deploy: DeployPublic, current: _Current) -> None:
         steps = deploy.steps
         # A waiting step stays live at the bottom until a later step lands after it.
         holding = (
@@ -141,30 +160,31 @@ class Watcher:
             and bool(steps)
             and steps[-1].status == "waiting"
         )
-        printable = len(steps) - 1 if holding else len(steps)
-        for index in range(self.shown, printable):
-            step = steps[index]
-            waited = None
-            if step.status == "waiting" and index + 1 < len(steps):
-                waited = steps[index + 1].at - step.at
-            line = step_line(step, deploy.created_at, waited if self.live_mode else None)
-            if self.live_mode:
-                live.console.print(line, soft_wrap=True)
-            else:
-                self.out.line(line)
-        self.shown = max(self.shown, printable)
+        self._print_steps(deploy, len(steps) - 1 if holding else len(steps))
         if holding:
             last = steps[-1]
-            current.show(last.name, last.at, last.detail or "")
+            current.show(last.name, _wait_began(steps, len(steps) - 1), last.detail or "")
         else:
             since = steps[-1].at if steps else deploy.created_at
             current.show(deploy.status.value, since, "")
+
+    def _print_steps(self, deploy: DeployPublic, upto: int) -> None:
+        steps = deploy.steps
+        for index in range(self.shown, upto):
+            step, later = steps[index], steps[index + 1] if index + 1 < len(steps) else None
+            if step.status == "waiting" and later is not None and later.name == step.name:
+                continue  # superseded: the step says more about the same wait (the PR's link)
+            waited = None
+            if step.status == "waiting" and later is not None and self.live_mode:
+                waited = later.at - _wait_began(steps, index)
+            self.out.line(step_line(step, deploy.created_at, waited))  # above the live region
+        self.shown = max(self.shown, upto)
 
     def outcome(self, deploy: DeployPublic, what: str) -> int:
         """The last lines: the URL, or why it failed and where to look; and the exit code."""
         if not deploy.status.terminal:
             self.out.line(
-                f"{deploy.id} is still {deploy.status.value}; follow it with "
+                f"{deploy.id} is still {deploy.status.value.replace('_', ' ')}; follow it with "
                 f"`vmkit deploys show {deploy.id} --watch` or cancel it with "
                 f"`vmkit deploys cancel {deploy.id}`"
             )
