@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
@@ -61,6 +61,32 @@ class Output:
         """One compact JSON document per line, for streams (`logs -f --json`)."""
         self.console.file.write(json.dumps(to_json(data), ensure_ascii=False) + "\n")
         self.console.file.flush()
+
+    # -- a command's result, either way ------------------------------------------------------
+
+    def result(self, data: Any, *lines: str | Text) -> int:
+        """A command's result: `data` as JSON, or these lines for people. Exit code 0."""
+        if self.json_mode:
+            self.emit(data)
+        for text in lines:
+            self.line(text)
+        return 0
+
+    def listing(
+        self,
+        items: Sequence[BaseModel],
+        headers: Sequence[str],
+        row: Callable[[Any], Sequence[str | Text]],
+        empty: str,
+    ) -> int:
+        """A list: `{"items": …}` as JSON, or a table (or what to do when it is empty)."""
+        if self.json_mode:
+            self.emit({"items": items, "next_cursor": None})
+            return 0
+        self.table(headers, [row(item) for item in items])
+        if not items:
+            self.line(empty)
+        return 0
 
     # -- human output ---------------------------------------------------------------------
 

@@ -223,6 +223,12 @@ def test_logs_follow_prints_each_new_line_once(cli: Cli, local: Local, tmp_path:
 def test_bad_input_gets_one_clear_line_and_the_right_exit_code(cli: Cli, local: Local, tmp_path):
     unknown = cli("status", "nosuchenv")
     assert unknown.code == 2 and "no environment named 'nosuchenv'" in unknown.error_line
+    apps = [local.new_app(tmp_path, name) for name in ("twin-a", "twin-b")]
+    ambiguous = cli("deploy", "production")
+    assert ambiguous.code == 2 and "--repo" in ambiguous.error_line
+    assert all(a["repo"].full_name in ambiguous.error_line for a in apps)
+    named = cli("deploy", "production", "--repo", apps[0]["repo"].full_name, "--dry-run", "--json")
+    assert named.code == 0 and named.json()["environment_id"] == apps[0]["env"]["id"]
 
     no_key = cli("login", "--url", local.stack.app_urls["rest"], input="")
     assert no_key.code == 2 and "no API key on stdin" in no_key.error_line

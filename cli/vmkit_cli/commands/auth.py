@@ -65,15 +65,12 @@ def run_login(ctx: Context) -> int:
     session = Session(
         profile=name, url=conn.url, local_state=profile.local_state, identity=identity
     )
-    if ctx.out.json_mode:
-        ctx.out.emit(session)
-    else:
-        ctx.out.line(
-            f"logged in to {conn.where} as {identity.actor} (workspace {identity.workspace_id}, "
-            f"scope {identity.scope.value})"
-        )
-        ctx.out.line(f"profile {name!r} saved in {config.path} and made current")
-    return 0
+    return ctx.out.result(
+        session,
+        f"logged in to {conn.where} as {identity.actor} (workspace {identity.workspace_id}, "
+        f"scope {identity.scope.value})",
+        f"profile {name!r} saved in {config.path} and made current",
+    )
 
 
 def run_logout(ctx: Context) -> int:
@@ -86,13 +83,10 @@ def run_logout(ctx: Context) -> int:
     if config.current == name:
         config.current = None
     config.save()
-    if ctx.out.json_mode:
-        ctx.out.emit(Removed(profile=name))
-    else:
-        ctx.out.line(
-            f"forgot profile {name!r}; its key still works until revoked (`vmkit keys revoke`)"
-        )
-    return 0
+    return ctx.out.result(
+        Removed(profile=name),
+        f"forgot profile {name!r}; its key still works until revoked (`vmkit keys revoke`)",
+    )
 
 
 def run_whoami(ctx: Context) -> int:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from rich.text import Text
 
-from vmkit.schemas import DeployCreate, DeployPlan, DeployPublic, ListOf
+from vmkit.schemas import DeployCreate, DeployPlan, DeployPublic
 from vmkit_cli import prompts, resolve
 from vmkit_cli.commands import environment_arguments, group, leaf
 from vmkit_cli.context import Context
@@ -68,14 +68,9 @@ def run_deploy(ctx: Context) -> int:
     args, out = ctx.args, ctx.out
     named = resolve.environment(ctx.client, args.env, args.repo)
     plan = ctx.client.plan_deploy(named.env.id)
+    print_plan(ctx, named, plan)  # for people only: JSON is the plan (dry run) or the deploy
     if args.dry_run:
-        if out.json_mode:
-            out.emit(plan)
-        else:
-            print_plan(ctx, named, plan)
-        return 0
-    if not out.json_mode:
-        print_plan(ctx, named, plan)
+        return out.result(plan)
     deploy = ctx.client.start_deploy(named.env.id, DeployCreate(ref=args.ref))
     out.line(f"\ndeploy {deploy.id} started: {named.label} at {deploy.ref}")
     return follow(ctx, deploy, "deploy", wait=not args.no_wait)
@@ -121,30 +116,22 @@ def run_deploys_list(ctx: Context) -> int:
     env_id = None
     if args.env or args.repo:
         env_id = resolve.environment(ctx.client, args.env, args.repo).env.id
-    deploys = ctx.client.list_deploys(env_id, limit=args.limit)
-    if ctx.out.json_mode:
-        ctx.out.emit(ListOf(items=deploys))
-        return 0
     names = {e.id: e.name for e in ctx.client.list_environments()}
     now = datetime.now(UTC)
-    ctx.out.table(
+    return ctx.out.listing(
+        ctx.client.list_deploys(env_id, limit=args.limit),
         ["ID", "ENV", "ACTION", "STATUS", "REF", "STARTED", "TOOK"],
-        [
-            [
-                d.id,
-                names.get(d.environment_id, d.environment_id),
-                d.action.value,
-                status_text(d.status.value),
-                d.ref,
-                ago(d.created_at, now),
-                duration(seconds(d.finished_at - d.created_at)) if d.finished_at else "-",
-            ]
-            for d in deploys
+        lambda d: [
+            d.id,
+            names.get(d.environment_id, d.environment_id),
+            d.action.value,
+            status_text(d.status.value),
+            d.ref,
+            ago(d.created_at, now),
+            duration(seconds(d.finished_at - d.created_at)) if d.finished_at else "-",
         ],
+        "no deploys yet",
     )
-    if not deploys:
-        ctx.out.line("no deploys yet")
-    return 0
 
 
 def run_deploys_show(ctx: Context) -> int:
@@ -173,14 +160,11 @@ def run_deploys_cancel(ctx: Context) -> int:
             raise UsageError(f"nothing is running on {named.label}", hint="nothing to cancel")
         deploy_id = named.env.active_deploy_id
     deploy = ctx.client.cancel_deploy(deploy_id)
-    if ctx.out.json_mode:
-        ctx.out.emit(deploy)
-    else:
-        step = deploy.failure.step if deploy.failure else "the start"
-        ctx.out.line(
-            f"cancelled {deploy.id} at {step}; what it created stays, and the next deploy reuses it"
-        )
-    return 0
+    step = deploy.failure.step if deploy.failure else "the start"
+    return ctx.out.result(
+        deploy,
+        f"cancelled {deploy.id} at {step}; what it created stays, and the next deploy reuses it",
+    )
 
 
 def run_destroy(ctx: Context) -> int:

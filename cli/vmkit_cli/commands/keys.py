@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
+from rich.text import Text
+
 from vmkit.models import Scope
-from vmkit.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ListOf
+from vmkit.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from vmkit_cli import resolve
 from vmkit_cli.commands import group, leaf
 from vmkit_cli.context import Context
@@ -47,56 +49,46 @@ def run_create(ctx: Context) -> int:
     created = ctx.client.create_key(
         ApiKeyCreate(name=args.name, scopes=[Scope(args.scope)], environment_ids=env_ids)
     )
-    _show_new(ctx, created, "created")
-    return 0
+    return _show_new(ctx, created, "created")
 
 
 def run_rotate(ctx: Context) -> int:
     created = ctx.client.rotate_key(_key_id(ctx, ctx.args.key))
-    _show_new(ctx, created, "rotated; the old key no longer works. New")
-    return 0
+    return _show_new(ctx, created, "rotated; the old key no longer works. New")
 
 
 def run_revoke(ctx: Context) -> int:
     revoked = ctx.client.revoke_key(_key_id(ctx, ctx.args.key))
-    if ctx.out.json_mode:
-        ctx.out.emit(revoked)
-    else:
-        ctx.out.line(f"revoked key {revoked.name} ({revoked.id}); it stops working now")
-    return 0
+    return ctx.out.result(
+        revoked, f"revoked key {revoked.name} ({revoked.id}); it stops working now"
+    )
 
 
 def run_list(ctx: Context) -> int:
-    keys = ctx.client.list_keys()
-    if ctx.out.json_mode:
-        ctx.out.emit(ListOf(items=keys))
-        return 0
     now = datetime.now(UTC)
-    ctx.out.table(
+    return ctx.out.listing(
+        ctx.client.list_keys(),
         ["ID", "NAME", "SCOPE", "ENVIRONMENTS", "LAST USED", "REVOKED"],
-        [
-            [
-                k.id,
-                k.name,
-                ",".join(s.value for s in k.scopes),
-                ",".join(k.environment_ids) or "all",
-                ago(k.last_used_at, now),
-                ago(k.revoked_at, now) if k.revoked_at else "-",
-            ]
-            for k in keys
+        lambda k: [
+            k.id,
+            k.name,
+            ",".join(s.value for s in k.scopes),
+            ",".join(k.environment_ids) or "all",
+            ago(k.last_used_at, now),
+            ago(k.revoked_at, now) if k.revoked_at else "-",
         ],
+        "no keys",
     )
-    return 0
 
 
-def _show_new(ctx: Context, created: ApiKeyCreated, what: str) -> None:
-    if ctx.out.json_mode:
-        ctx.out.emit(created)
-        return
+def _show_new(ctx: Context, created: ApiKeyCreated, what: str) -> int:
     scope = ",".join(s.value for s in created.scopes)
-    ctx.out.line(f"{what} key {created.name} ({created.id}, scope {scope}):")
-    ctx.out.line(f"  {created.key}", style="bold")
-    ctx.out.line("it is shown only this once: store it now (a CI secret, a password manager)")
+    return ctx.out.result(
+        created,
+        f"{what} key {created.name} ({created.id}, scope {scope}):",
+        Text(f"  {created.key}", style="bold"),
+        "it is shown only this once: store it now (a CI secret, a password manager)",
+    )
 
 
 def _key_id(ctx: Context, ref: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.text import Text
 
-from vmkit.schemas import EnvVarInput, EnvVarsUpdate, InstancePublic, ListOf, LogLine, LogLines
+from vmkit.schemas import EnvVarInput, EnvVarsUpdate, InstancePublic, LogLine, LogLines
 from vmkit_cli import doctor, prompts, resolve
 from vmkit_cli.client import ApiError, VMKitClient
 from vmkit_cli.commands import environment_arguments, group, leaf
@@ -319,17 +319,12 @@ def run_doctor(ctx: Context) -> int:
 
 def run_env_list(ctx: Context) -> int:
     named = resolve.environment(ctx.client, ctx.args.env, ctx.args.repo)
-    env_vars = named.env.env_vars
-    if ctx.out.json_mode:
-        ctx.out.emit(ListOf(items=env_vars))
-        return 0
-    ctx.out.table(
+    return ctx.out.listing(
+        named.env.env_vars,
         ["NAME", "VALUE", "SECRET"],
-        [[v.name, v.value, "yes" if v.secret else ""] for v in env_vars],
+        lambda v: [v.name, v.value, "yes" if v.secret else ""],
+        f"no variables on {named.label}",
     )
-    if not env_vars:
-        ctx.out.line(f"no variables on {named.label}")
-    return 0
 
 
 def run_env_set(ctx: Context) -> int:
@@ -347,14 +342,11 @@ def run_env_set(ctx: Context) -> int:
         value = prompts.read_secret(f"value of {args.secret}", strip=False)
         values.append(EnvVarInput(name=args.secret, value=value, secret=True))
     env = ctx.client.set_env_vars(named.env.id, EnvVarsUpdate(set=values))
-    if ctx.out.json_mode:
-        ctx.out.emit(env)
-        return 0
-    ctx.out.line(
+    return ctx.out.result(
+        env,
         f"set {', '.join(v.name for v in values)} on {named.label}; "
-        f"the next deploy uses them (`vmkit deploy {env.name}`)"
+        f"the next deploy uses them (`vmkit deploy {env.name}`)",
     )
-    return 0
 
 
 def run_env_unset(ctx: Context) -> int:
@@ -366,13 +358,9 @@ def run_env_unset(ctx: Context) -> int:
             f"{', '.join(missing)} not set on {named.label}", hint="see them with `vmkit env list`"
         )
     env = ctx.client.set_env_vars(named.env.id, EnvVarsUpdate(unset=ctx.args.names))
-    if ctx.out.json_mode:
-        ctx.out.emit(env)
-        return 0
-    ctx.out.line(
-        f"removed {', '.join(ctx.args.names)} from {named.label}; the next deploy drops them"
+    return ctx.out.result(
+        env, f"removed {', '.join(ctx.args.names)} from {named.label}; the next deploy drops them"
     )
-    return 0
 
 
 def _warn_secret_looking(out: Output, names: list[str]) -> None:

@@ -136,13 +136,12 @@ def run_bootstrap(ctx: Context) -> int:
 
     workspace, key = bootstrap_workspace(control_plane(ctx.args.stack), ctx.args.name)
     result = WorkspaceBootstrap(workspace_id=workspace.id, name=workspace.name, api_key=key)
-    if ctx.out.json_mode:
-        ctx.out.emit(result)
-    else:
-        ctx.out.line(f"workspace {workspace.id} ({workspace.name})")
-        ctx.out.line(f"admin API key (shown once, store it now): {key}")
-        ctx.out.line("log in with it: `vmkit login --url API_URL` and paste the key")
-    return 0
+    return ctx.out.result(
+        result,
+        f"workspace {workspace.id} ({workspace.name})",
+        f"admin API key (shown once, store it now): {key}",
+        "log in with it: `vmkit login --url API_URL` and paste the key",
+    )
 
 
 def run_publish_agent(ctx: Context) -> int:
@@ -166,13 +165,10 @@ def run_publish_agent(ctx: Context) -> int:
         "sha256": build.sha256,
         "url": f"s3://{bucket}/{AGENT_KEY}",
     }
-    if ctx.out.json_mode:
-        ctx.out.emit(summary)
-    else:
-        ctx.out.line(
-            f"published vmkit-agent {build.version} (sha256 {build.sha256}) to {summary['url']}"
-        )
-    return 0
+    return ctx.out.result(
+        summary,
+        f"published vmkit-agent {build.version} (sha256 {build.sha256}) to {summary['url']}",
+    )
 
 
 # --- local ------------------------------------------------------------------------------------
@@ -194,18 +190,10 @@ def run_local_up(ctx: Context) -> int:
 def run_local_down(ctx: Context) -> int:
     stack = localstack.find()
     if stack is None:
-        if ctx.out.json_mode:
-            ctx.out.emit({"stopped": None})
-        else:
-            ctx.out.line("no local stack is running")
-        return 0
+        return ctx.out.result({"stopped": None}, "no local stack is running")
     pid = int(stack.facts["pid"])
     os.kill(pid, signal.SIGTERM)
-    if ctx.out.json_mode:
-        ctx.out.emit({"stopped": pid})
-    else:
-        ctx.out.line(f"asked the local stack (pid {pid}) to stop")
-    return 0
+    return ctx.out.result({"stopped": pid}, f"asked the local stack (pid {pid}) to stop")
 
 
 # --- init -------------------------------------------------------------------------------------

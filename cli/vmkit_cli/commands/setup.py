@@ -10,7 +10,6 @@ from vmkit.schemas import (
     ComputeTargetCreate,
     EnvironmentCreate,
     EnvVarInput,
-    ListOf,
     RepoCreate,
 )
 from vmkit_cli import prompts, resolve
@@ -95,38 +94,21 @@ def run_targets_add(ctx: Context) -> int:
             default_region=args.region,
         )
     )
-    if ctx.out.json_mode:
-        ctx.out.emit(target)
-        return 0
     token_part = f", token {target.token_hint}" if target.token_hint else ""
-    ctx.out.line(
+    return ctx.out.result(
+        target,
         f"added compute target {target.name} ({target.id}): {target.provider.value}, "
-        f"region {target.default_region}{token_part}"
+        f"region {target.default_region}{token_part}",
     )
-    return 0
 
 
 def run_targets_list(ctx: Context) -> int:
-    targets = ctx.client.list_targets()
-    if ctx.out.json_mode:
-        ctx.out.emit(ListOf(items=targets))
-        return 0
-    ctx.out.table(
+    return ctx.out.listing(
+        ctx.client.list_targets(),
         ["NAME", "PROVIDER", "REGION", "TOKEN", "ID"],
-        [
-            [
-                t.name,
-                t.provider.value,
-                t.default_region,
-                t.token_hint or "-",
-                t.id,
-            ]
-            for t in targets
-        ],
+        lambda t: [t.name, t.provider.value, t.default_region, t.token_hint or "-", t.id],
+        "no compute targets yet; add one with `vmkit targets add hetzner`",
     )
-    if not targets:
-        ctx.out.line("no compute targets yet; add one with `vmkit targets add hetzner`")
-    return 0
 
 
 # --- repos --------------------------------------------------------------------------------
@@ -141,29 +123,26 @@ def run_repos_connect(ctx: Context) -> int:
             default_branch=args.branch,
         )
     )
-    if ctx.out.json_mode:
-        ctx.out.emit(repo)
-        return 0
-    ctx.out.line(f"connected {repo.full_name} ({repo.id}), deploying branch {repo.default_branch}")
-    ctx.out.line(f"next: vmkit envs create production --repo {repo.full_name}")
-    return 0
+    return ctx.out.result(
+        repo,
+        f"connected {repo.full_name} ({repo.id}), deploying branch {repo.default_branch}",
+        f"next: vmkit envs create production --repo {repo.full_name}",
+    )
 
 
 def run_repos_list(ctx: Context) -> int:
-    repos = ctx.client.list_repos()
-    if ctx.out.json_mode:
-        ctx.out.emit(ListOf(items=repos))
-        return 0
-    ctx.out.table(
+    return ctx.out.listing(
+        ctx.client.list_repos(),
         ["REPO", "BRANCH", "ONBOARDING", "PULL REQUEST", "ID"],
-        [
-            [r.full_name, r.default_branch, r.onboarding.value, r.onboarding_pr_url or "-", r.id]
-            for r in repos
+        lambda r: [
+            r.full_name,
+            r.default_branch,
+            r.onboarding.value,
+            r.onboarding_pr_url or "-",
+            r.id,
         ],
+        "no repos connected yet; connect one with `vmkit repos connect OWNER/NAME`",
     )
-    if not repos:
-        ctx.out.line("no repos connected yet; connect one with `vmkit repos connect OWNER/NAME`")
-    return 0
 
 
 def run_repos_scan(ctx: Context) -> int:
@@ -209,44 +188,31 @@ def run_envs_create(ctx: Context) -> int:
         fields["region"] = args.region
     fields["env_vars"] = [EnvVarInput(name=k, value=v) for k, v in parse_assignments(args.var)]
     env = ctx.client.create_environment(EnvironmentCreate(**fields))
-    if ctx.out.json_mode:
-        ctx.out.emit(env)
-        return 0
-    ctx.out.line(
+    return ctx.out.result(
+        env,
         f"created {env.name} of {repo.full_name} ({env.id}): {env.server_type} in {env.region} "
-        f"on {target.name}; it will answer at {env.url}"
+        f"on {target.name}; it will answer at {env.url}",
+        f"next: vmkit deploy {env.name} --repo {repo.full_name}",
     )
-    ctx.out.line(f"next: vmkit deploy {env.name} --repo {repo.full_name}")
-    return 0
 
 
 def run_envs_list(ctx: Context) -> int:
-    repos = {r.id: r for r in ctx.client.list_repos()}
+    names = {r.id: r.full_name for r in ctx.client.list_repos()}
     repo_id = resolve.repo(ctx.client, ctx.args.repo).id if ctx.args.repo else None
-    envs = ctx.client.list_environments(repo_id)
-    if ctx.out.json_mode:
-        ctx.out.emit(ListOf(items=envs))
-        return 0
-    ctx.out.table(
+    return ctx.out.listing(
+        ctx.client.list_environments(repo_id),
         ["NAME", "REPO", "SIZE", "REGION", "URL", "DEPLOYING", "ID"],
-        [
-            [
-                e.name,
-                repos[e.repo_id].full_name if e.repo_id in repos else e.repo_id,
-                e.server_type,
-                e.region,
-                e.url,
-                e.active_deploy_id or "-",
-                e.id,
-            ]
-            for e in envs
+        lambda e: [
+            e.name,
+            names.get(e.repo_id, e.repo_id),
+            e.server_type,
+            e.region,
+            e.url,
+            e.active_deploy_id or "-",
+            e.id,
         ],
+        "no environments yet; create one with `vmkit envs create NAME --repo OWNER/NAME`",
     )
-    if not envs:
-        ctx.out.line(
-            "no environments yet; create one with `vmkit envs create NAME --repo OWNER/NAME`"
-        )
-    return 0
 
 
 def parse_assignments(values: list[str]) -> list[tuple[str, str]]:
