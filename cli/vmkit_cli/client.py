@@ -9,7 +9,7 @@ server renames breaks here loudly instead of printing blanks. Errors come back a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from pydantic import BaseModel
@@ -23,17 +23,22 @@ from vmkit.schemas import (
     DeployCreate,
     DeployPlan,
     DeployPublic,
+    Diagnosis,
     EnvironmentCreate,
     EnvironmentPublic,
     EnvVarsUpdate,
     InstancePublic,
     ListOf,
     LogLines,
+    Metrics,
     RepoCreate,
     RepoPublic,
     WhoAmI,
 )
 from vmkit_cli.errors import FAILED, USAGE, CliError
+
+if TYPE_CHECKING:
+    from vmkit.ai.scan_result import ScanResult
 
 M = TypeVar("M", bound=BaseModel)
 PAGE_SIZE = 100
@@ -201,8 +206,10 @@ class VMKitClient:
     def connect_repo(self, data: RepoCreate) -> RepoPublic:
         return self._send(RepoPublic, "POST", "/api/repos", data)
 
-    def scan_repo(self, repo_id: str) -> dict[str, Any]:
-        return self.request("POST", f"/api/repos/{repo_id}/scan")
+    def scan_repo(self, repo_id: str) -> ScanResult:
+        from vmkit.ai.scan_result import ScanResult  # only this command pays for its import
+
+        return self._send(ScanResult, "POST", f"/api/repos/{repo_id}/scan")
 
     # -- environments ---------------------------------------------------------------------
 
@@ -257,11 +264,11 @@ class VMKitClient:
             LogLines, f"/api/instances/{instance_id}/logs", container=container, lines=lines
         )
 
-    def metrics(self, instance_id: str) -> dict[str, Any]:
-        return self.request("POST", f"/api/instances/{instance_id}/metrics")
+    def metrics(self, instance_id: str) -> Metrics:
+        return self._send(Metrics, "POST", f"/api/instances/{instance_id}/metrics")
 
-    def diagnose(self, instance_id: str) -> dict[str, Any]:
-        return self.request("POST", f"/api/instances/{instance_id}/diagnose")
+    def diagnose(self, instance_id: str) -> Diagnosis:
+        return self._send(Diagnosis, "POST", f"/api/instances/{instance_id}/diagnose")
 
 
 def _api_error(response: httpx.Response) -> ApiError:

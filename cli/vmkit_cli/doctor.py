@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from vmkit.schemas import DeployPublic, InstancePublic
+from vmkit.schemas import DeployPublic, Diagnosis, InstancePublic
 from vmkit_cli.output import ago
 from vmkit_cli.shapes import Finding
 
@@ -24,7 +24,7 @@ def check(
     env_name: str,
     instance: InstancePublic | None,
     last_deploy: DeployPublic | None,
-    diagnosis: dict[str, Any] | None,
+    diagnosis: Diagnosis | None,
     agent_error: str | None = None,
 ) -> list[Finding]:
     findings = [_last_deploy(env_name, last_deploy)] if last_deploy else []
@@ -68,13 +68,13 @@ def _last_deploy(env_name: str, deploy: DeployPublic) -> Finding:
     )
 
 
-def _host(env_name: str, report: dict[str, Any]) -> list[Finding]:
+def _host(env_name: str, report: Diagnosis) -> list[Finding]:
     findings = []
-    agent = report.get("agent") or {}
+    agent = report.agent
     findings.append(
         Finding(check="agent", ok=True, detail=f"connected, version {agent.get('version')}")
     )
-    docker = report.get("docker") or {}
+    docker = report.docker
     docker_ok = docker.get("status") == "running"
     findings.append(
         Finding(
@@ -88,9 +88,9 @@ def _host(env_name: str, report: dict[str, Any]) -> list[Finding]:
             f"`vmkit deploy {env_name}` to provision again",
         )
     )
-    findings += _containers(env_name, report.get("containers"))
-    for name, figures in (("disk", report.get("disk")), ("memory", report.get("memory"))):
-        pct = figures.get("pct") if isinstance(figures, dict) else None
+    findings += _containers(env_name, report.containers)
+    for name, figures in (("disk", report.disk), ("memory", report.memory)):
+        pct = figures.get("pct")
         if pct is None:
             continue
         full = pct >= FULL_PCT
@@ -109,7 +109,7 @@ def _host(env_name: str, report: dict[str, Any]) -> list[Finding]:
                 else None,
             )
         )
-    skew = (report.get("clock") or {}).get("skew_s")
+    skew = report.clock.get("skew_s")
     if isinstance(skew, int | float):
         off = abs(skew) > CLOCK_SKEW_S
         findings.append(
@@ -123,7 +123,7 @@ def _host(env_name: str, report: dict[str, Any]) -> list[Finding]:
     # The ring holds warnings too (a reconnect is one): only errors are problems.
     errors = [
         e
-        for e in report.get("recent_errors") or []
+        for e in report.recent_errors
         if isinstance(e, dict) and e.get("level") in ("error", "critical")
     ]
     if errors:

@@ -6,11 +6,18 @@ them, and each part is that model too. They are documented in `cli/vmkit_cli/REA
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from vmkit.schemas import DeployPublic, EnvironmentPublic, InstancePublic, RepoPublic, WhoAmI
+from vmkit.schemas import (
+    DeployPublic,
+    Diagnosis,
+    EnvironmentPublic,
+    InstancePublic,
+    RepoPublic,
+    WhoAmI,
+)
 
 
 class Session(BaseModel):
@@ -45,7 +52,7 @@ class Doctor(BaseModel):
     instance_id: str | None
     healthy: bool
     findings: list[Finding]
-    diagnosis: dict[str, Any] | None = Field(description="The agent's diagnose report, as is")
+    diagnosis: Diagnosis | None = Field(description="The agent's diagnose report, as is")
 
 
 class Removed(BaseModel):

@@ -118,6 +118,8 @@ def test_a_developer_deploys_operates_and_destroys_from_the_terminal(
     schemas.check(connected.json(), "RepoPublic")
     scan = cli("repos", "scan", full_name)
     assert scan.code == 0 and f"{full_name}: python" in scan.out
+    scanned = cli("repos", "scan", full_name, "--json")
+    assert schemas.check(scanned.json(), "ScanResult")["health_path"] == "/up"
     created = cli("envs", "create", "production", "--repo", full_name, "--target", "here", "--json")
     assert created.code == 0, created.err
     env = schemas.check(created.json(), "EnvironmentPublic")
@@ -169,9 +171,12 @@ def test_a_developer_deploys_operates_and_destroys_from_the_terminal(
     lines = schemas.check(logs.json(), "LogLines")["lines"]
     assert any("GET / " in line["text"] for line in lines)
     assert cli("metrics").code == 0
+    metrics = cli("metrics", "--json")
+    assert metrics.code == 0 and schemas.check(metrics.json(), "Metrics")["container_count"]
     doctor = cli("doctor", "--json")
     assert doctor.code == 0, doctor.out
     assert Doctor.model_validate(doctor.json()).healthy
+    schemas.check(doctor.json()["diagnosis"], "Diagnosis")
 
     # Env vars: a plain one and a secret from stdin, then a second deploy uses them.
     assert cli("env", "set", "APP_VERSION=2.0.0").code == 0

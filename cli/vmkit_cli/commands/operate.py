@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 from rich.text import Text
 
@@ -170,14 +169,15 @@ def _metrics_summary(instance: InstancePublic) -> str:
     if not m:
         return "none yet"
     stale = " (stale)" if instance.metrics_stale else ""
+    count = "?" if m.container_count is None else m.container_count
     return (
-        f"cpu {_pct(m.get('cpu_pct'))}  memory {_pct(m.get('mem_pct'))}  "
-        f"disk {_pct(m.get('disk_pct'))}  containers {m.get('container_count', '?')}{stale}"
+        f"cpu {_pct(m.cpu_pct)}  memory {_pct(m.mem_pct)}  disk {_pct(m.disk_pct)}  "
+        f"containers {count}{stale}"
     )
 
 
-def _pct(value: Any) -> str:
-    return f"{value:.0f}%" if isinstance(value, int | float) else "?"
+def _pct(value: float | None) -> str:
+    return "?" if value is None else f"{value:.0f}%"
 
 
 # --- logs ---------------------------------------------------------------------------------
@@ -208,7 +208,7 @@ def run_logs(ctx: Context) -> int:
     client = ctx.client
     named = resolve.environment(client, args.env, args.repo)
     instance = _require_instance(client, named)
-    container = args.container or app_container(client.metrics(instance.id)["container_health"])
+    container = args.container or app_container(client.metrics(instance.id).container_health)
     batch = client.logs(instance.id, container, args.lines).lines
     if ctx.out.json_mode and not args.follow:
         ctx.out.emit(LogLines(lines=batch))
@@ -257,22 +257,20 @@ def run_metrics(ctx: Context) -> int:
     named = resolve.environment(client, ctx.args.env, ctx.args.repo)
     figures = client.metrics(_require_instance(client, named).id)
     if ctx.out.json_mode:
-        ctx.out.emit(figures)
-        return 0
+        return ctx.out.result(figures)
     ctx.out.fields(
         [
-            ("cpu", _pct(figures.get("cpu_pct"))),
-            ("memory", _pct(figures.get("mem_pct"))),
-            ("disk", _pct(figures.get("disk_pct"))),
-            ("collected", figures.get("collected_at")),
+            ("cpu", _pct(figures.cpu_pct)),
+            ("memory", _pct(figures.mem_pct)),
+            ("disk", _pct(figures.disk_pct)),
+            ("collected", figures.collected_at),
         ]
     )
-    health = figures.get("container_health") or {}
     ctx.out.table(
         ["CONTAINER", "HEALTH"],
-        [[name, status_text(state)] for name, state in sorted(health.items())],
+        [[name, status_text(state)] for name, state in sorted(figures.container_health.items())],
     )
-    for error in figures.get("errors", []):
+    for error in figures.errors:
         ctx.out.line(f"could not read {error}", style="yellow")
     return 0
 

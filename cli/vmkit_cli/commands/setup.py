@@ -149,27 +149,22 @@ def run_repos_scan(ctx: Context) -> int:
     repo = resolve.repo(ctx.client, ctx.args.repo)
     scan = ctx.client.scan_repo(repo.id)
     if ctx.out.json_mode:
-        ctx.out.emit(scan)
-        return 0
-    framework = f" ({scan['framework']})" if scan.get("framework") else ""
+        return ctx.out.result(scan)
+    framework = f" ({scan.framework})" if scan.framework else ""
     ctx.out.line(
-        f"{repo.full_name}: {scan.get('language')}{framework}, port {scan.get('port')}, "
-        f"health check {scan.get('health_path')}"
+        f"{repo.full_name}: {scan.language}{framework}, port {scan.port}, "
+        f"health check {scan.health_path}"
     )
-    services = ", ".join(s["name"] for s in scan.get("services", [])) or "none"
-    needs = [
-        f"{v['name']}{' (secret)' if v.get('secret') else ''}" for v in scan.get("env_vars", [])
-    ]
-    buildpacks = scan.get("buildpacks") or {}
+    needs = [f"{v.name}{' (secret)' if v.secret else ''}" for v in scan.env_vars]
     ctx.out.fields(
         [
-            ("app folder", scan.get("app_path")),
-            ("services", services),
+            ("app folder", scan.app_path),
+            ("services", ", ".join(s.name for s in scan.services) or "none"),
             ("env vars it reads", ", ".join(needs) or "none found"),
-            ("builds with", "buildpacks" if buildpacks.get("buildable") else "a Dockerfile"),
+            ("builds with", "buildpacks" if scan.buildpacks.buildable else "a Dockerfile"),
         ]
     )
-    for warning in scan.get("warnings", []):
+    for warning in scan.warnings:
         ctx.out.line(f"warning: {warning}", style="yellow")
     return 0
 

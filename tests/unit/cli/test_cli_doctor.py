@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from vmkit.schemas import InstancePublic
+from vmkit.schemas import Diagnosis, InstancePublic
 from vmkit_cli import doctor
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -33,7 +33,7 @@ def _instance(**fields: Any) -> InstancePublic:
     return InstancePublic.model_validate({**record, **fields})
 
 
-def _report(**overrides: Any) -> dict[str, Any]:
+def _report(**overrides: Any) -> Diagnosis:
     report = {
         "agent": {"version": "0.1.0"},
         "docker": {"status": "running"},
@@ -47,7 +47,7 @@ def _report(**overrides: Any) -> dict[str, Any]:
         "clock": {"skew_s": 0.2},
         "recent_errors": [{"ts": "t", "level": "warning", "message": "reconnected"}],
     }
-    return {**report, **overrides}
+    return Diagnosis.model_validate({**report, **overrides})
 
 
 def _problems(findings) -> dict[str, str]:
