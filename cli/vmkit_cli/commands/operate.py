@@ -21,6 +21,7 @@ from vmkit_cli.watch import seconds
 
 FOLLOW_POLL_S = 2.0
 FOLLOW_WINDOW = 200  # lines fetched per poll while following
+RECHECK_CONTAINER_EVERY = 5  # polls between looks for a newer release's container
 MAX_LINES = 5000
 
 
@@ -216,9 +217,21 @@ def run_logs(ctx: Context) -> int:
     _print_lines(ctx.out, batch)
     if not args.follow:
         return 0
+    polls = 0
     try:
         while True:
             time.sleep(FOLLOW_POLL_S)
+            polls += 1
+            if not args.container and polls % RECHECK_CONTAINER_EVERY == 0:
+                # A deploy starts a new release in a new container: follow it there
+                # (once the switch is over: while two releases run, stay on this one).
+                try:
+                    now_running = app_container(client.metrics(instance.id).container_health)
+                except CliError:
+                    now_running = container
+                if now_running != container:
+                    ctx.out.warn(f"— a new release: now following {now_running}")
+                    container, batch = now_running, []
             latest = client.logs(instance.id, container, max(args.lines, FOLLOW_WINDOW)).lines
             fresh, gap = new_lines(batch, latest)
             if gap:
