@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from rich.text import Text
@@ -217,41 +218,73 @@ def run_logs(ctx: Context) -> int:
     _print_lines(ctx.out, batch)
     if not args.follow:
         return 0
+    follow_logs(
+        client,
+        ctx.out,
+        instance.id,
+        container,
+        max(args.lines, FOLLOW_WINDOW),
+        seen=batch,
+        pinned=bool(args.container),
+    )
+    return 0  # Ctrl-C is how following ends
+
+
+def follow_logs(
+    client: VMKitClient,
+    out: Output,
+    instance_id: str,
+    container: str,
+    window: int,
+    *,
+    seen: list[LogLine],
+    pinned: bool,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Poll the latest `window` lines and print the new ones, until Ctrl-C.
+
+    Unless the container was named (`pinned`), look now and then for a newer release's
+    container: a deploy starts the app anew in one, and following the old one would
+    go quiet.
+    """
     polls = 0
     try:
         while True:
-            time.sleep(FOLLOW_POLL_S)
+            sleep(FOLLOW_POLL_S)
             polls += 1
-            if not args.container and polls % RECHECK_CONTAINER_EVERY == 0:
-                # A deploy starts a new release in a new container: follow it there
-                # (once the switch is over: while two releases run, stay on this one).
+            if not pinned and polls % RECHECK_CONTAINER_EVERY == 0:
                 try:
-                    now_running = app_container(client.metrics(instance.id).container_health)
-                except CliError:
+                    now_running = app_container(client.metrics(instance_id).container_health)
+                except CliError:  # two releases during a switch, or the agent away: stay
                     now_running = container
                 if now_running != container:
-                    ctx.out.warn(f"— a new release: now following {now_running}")
-                    container, batch = now_running, []
-            latest = client.logs(instance.id, container, max(args.lines, FOLLOW_WINDOW)).lines
-            fresh, gap = new_lines(batch, latest)
+                    out.line(f"— a new release: now following {now_running}", style="dim")
+                    container, seen = now_running, []
+            latest = client.logs(instance_id, container, window).lines
+            fresh, gap = new_lines(seen, latest)
             if gap:
-                ctx.out.warn("… (more lines came than one poll reads; some were skipped)")
-            _print_lines(ctx.out, fresh)
-            batch = latest
+                out.warn("… (more lines came than one poll reads; some were skipped)")
+            _print_lines(out, fresh)
+            seen = latest
     except KeyboardInterrupt:
-        return 0  # Ctrl-C is how following ends
+        return
 
 
 def new_lines(seen: list[LogLine], latest: list[LogLine]) -> tuple[list[LogLine], bool]:
-    """The lines of `latest` after where `seen` ends, and whether some may be missing.
+    """The lines of `latest` after the last one already printed, and whether some may
+    be missing (`latest` does not reach back to what was printed).
 
-    Both are windows onto the same growing output: find the longest end of `seen`
-    that `latest` starts with, and everything after it is new.
+    Both are windows onto the same growing output, maybe of different sizes: find
+    where the end of `seen` stands in `latest`, latest first, matching as many of the
+    lines before it as both have so that a repeated line is not mistaken for it.
     """
-    for overlap in range(min(len(seen), len(latest)), 0, -1):
-        if seen[len(seen) - overlap :] == latest[:overlap]:
-            return latest[overlap:], False
-    return latest, bool(seen) and bool(latest)
+    if not seen:
+        return latest, False
+    for end in range(len(latest) - 1, -1, -1):
+        run = min(len(seen), end + 1)
+        if latest[end + 1 - run : end + 1] == seen[len(seen) - run :]:
+            return latest[end + 1 :], False
+    return latest, bool(latest)
 
 
 def _print_lines(out: Output, lines: list[LogLine]) -> None:
