@@ -209,6 +209,26 @@ def test_a_developer_deploys_operates_and_destroys_from_the_terminal(
     assert gone.code == 2 and "no environment named 'production'" in gone.error_line
 
 
+def test_a_failed_deploy_names_the_step_and_links_the_actions_log(cli: Cli, local: Local, tmp_path):
+    source = tmp_path / "broken"
+    shutil.copytree(SAMPLE_APP, source)
+    app_py = source / "app.py"
+    app_py.write_text(app_py.read_text().replace('"/up"', '"/never-healthy"'))  # no health
+    full_name = local.cloud.github.create_repo("acme", "broken", source_dir=source).full_name
+    installation = str(local.cloud.github.installation_id("acme"))
+    assert cli("repos", "connect", full_name, "--installation-id", installation).code == 0
+    created = cli("envs", "create", "production", "--repo", full_name, "--target", local.target_id)
+    assert created.code == 0, created.err
+    watching = cli.start("deploy", "production", "--repo", full_name)
+    watching.wait_for_line(lambda line: "OpenOnboardingPR" in line and "/pull/" in line)
+    local.merge_onboarding_pr(full_name)
+    failed = watching.finish()
+    assert failed.code == 1, failed.out + failed.err
+    last = failed.out.splitlines()[-2:]
+    assert last[0].startswith("deploy failed at DispatchWorkflow: "), failed.out
+    assert re.fullmatch(r"GitHub Actions log: http\S+/actions/runs/\d+", last[1]), failed.out
+
+
 def test_logs_follow_prints_each_new_line_once(cli: Cli, local: Local, tmp_path: Path):
     app = local.new_app(tmp_path, "followed")
     assert local.deploy_until_done(app)["status"] == "succeeded"
