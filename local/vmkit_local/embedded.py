@@ -258,7 +258,13 @@ class _ControlPlaneSetup:
             except client.exceptions.ResourceNotFoundException:
                 client.create_secret(Name=name, SecretString=value)
         agent = _publish_agent(stack, self.data_dir / "agent")
-        return {"api_key": _bootstrap_key(self.data_dir / "bootstrap.json"), "agent_version": agent}
+        return {
+            "api_key": _bootstrap_key(self.data_dir / "bootstrap.json"),
+            "agent_version": agent,
+            # For operator commands that use the domain directly (`vmkit admin bootstrap`).
+            "table_name": os.environ["TABLE_NAME"],
+            "kms_key_id": os.environ["KMS_KEY_ID"],
+        }
 
     def stop(self) -> None:
         for gateway in self.gateways:

@@ -1,4 +1,4 @@
-"""The `vmkit` command line: operator bootstrap and `vmkit init` on a local checkout."""
+"""Operator commands: `vmkit admin bootstrap` on a stack, and `vmkit init` on a checkout."""
 
 from __future__ import annotations
 
@@ -6,20 +6,49 @@ import json
 import shutil
 from pathlib import Path
 
+import boto3
 import pytest
 
 from tests.support.template import ROOT
 from vmkit import auth
-from vmkit.cli import main
 from vmkit.models import Interface, Scope
+from vmkit_cli import localstack
+from vmkit_cli.main import main
 
 
-def test_bootstrap_prints_a_workspace_and_a_working_admin_key(deps, capsys):
-    assert main(["admin", "bootstrap", "--name", "acme", "--json"]) == 0
+def test_bootstrap_on_a_stack_prints_a_workspace_and_a_working_admin_key(deps, capsys):
+    # Given a deployed stack whose outputs name the table and the key
+    outputs = {"TableName": deps.settings.table_name, "KeyArn": deps.settings.kms_key_id}
+    boto3.client("cloudformation").create_stack(
+        StackName="vmkit",
+        TemplateBody=json.dumps(
+            {
+                "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+                "Outputs": {name: {"Value": value} for name, value in outputs.items()},
+            }
+        ),
+    )
+    # When the operator bootstraps it
+    assert main(["admin", "bootstrap", "--stack", "vmkit", "--name", "acme", "--json"]) == 0
+    # Then the key works for the new workspace
     printed = json.loads(capsys.readouterr().out)
     assert printed["name"] == "acme" and printed["workspace_id"].startswith("ws_")
     principal = auth.authenticate_api_key(deps.store, printed["api_key"], Interface.cli)
     assert principal.workspace_id == printed["workspace_id"] and principal.scope is Scope.admin
+
+
+def test_bootstrap_with_no_stack_anywhere_says_what_to_do(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(localstack, "_CHECKOUT", tmp_path)
+    assert main(["admin", "bootstrap"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "vmkit local up" in err and "--stack" in err
+
+
+def test_bootstrap_on_an_unknown_stack_is_one_line_about_aws(aws, capsys):
+    assert main(["admin", "bootstrap", "--stack", "nope"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: AWS: ") and "\n" not in err and "nope" in err
 
 
 @pytest.fixture

@@ -1,0 +1,5 @@
+import sys
+
+from vmkit_cli.main import main
+
+sys.exit(main())

@@ -1,5 +1,0 @@
-import sys
-
-from vmkit.cli import main
-
-sys.exit(main())
