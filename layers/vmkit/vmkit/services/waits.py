@@ -53,10 +53,16 @@ def resume(
             "wait already resumed or never parked", extra={"deploy_id": deploy_id, "what": what}
         )
         return False
-    if error:
-        resumed = deps.executions.fail(wait.task_token, error=error, cause=cause)
-    else:
-        resumed = deps.executions.succeed(wait.task_token, output or {})
+    try:
+        if error:
+            resumed = deps.executions.fail(wait.task_token, error=error, cause=cause)
+        else:
+            resumed = deps.executions.succeed(wait.task_token, output or {})
+    except Exception:
+        # Step Functions did not take it (throttled, unreachable): put the wait back, so
+        # whatever retries (GitHub's redelivery, the agent's next message) can resume it.
+        deps.store.waits.park(wait.model_copy(update={"consumed": False}))
+        raise
     if not resumed:
         logger.info("wait had already ended", extra={"deploy_id": deploy_id, "what": what})
     return resumed
