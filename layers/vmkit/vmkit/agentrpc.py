@@ -47,19 +47,27 @@ def remember_connection(
 
 
 def forget_connection(deps: Deps, connection_id: str) -> None:
-    """On `$disconnect`: the instance is offline unless a newer connection replaced this one."""
+    """On `$disconnect`: the instance is offline unless a newer connection replaced this one.
+
+    Decided by connection id, in the write itself: the `$disconnect` of a connection that
+    is not (or no longer) the instance's current one changes nothing, even if a new
+    connection registers between this read and the write.
+    """
     known = deps.store.connections.get(connection_id)
     deps.store.connections.delete(connection_id)
     if known is None:
         return
     instance = deps.store.find(Instance, known.workspace_id, known.instance_id)
-    if instance and instance.connection_id == connection_id:
-        mark_gone(deps, instance)
+    if instance is not None:
+        mark_gone(deps, instance, connection_id=connection_id)
 
 
-def mark_gone(deps: Deps, instance: Instance) -> None:
-    """The agent is offline (which also takes it out of the connected-agents sweep)."""
-    deps.store.set_fields(instance, agent_connected=False, connection_id=None)
+def mark_gone(deps: Deps, instance: Instance, *, connection_id: str | None = None) -> None:
+    """The agent is offline (which also takes it out of the connected-agents sweep).
+
+    With `connection_id`, only if that is still the instance's current connection."""
+    expect = {"connection_id": connection_id} if connection_id else None
+    deps.store.set_fields(instance, expect=expect, agent_connected=False, connection_id=None)
 
 
 # --- calls --------------------------------------------------------------------------------
@@ -112,18 +120,35 @@ def call(
     while time.monotonic() < deadline:
         answered = deps.store.calls.get(call_id)
         if answered and answered.state == "done":
-            return answered.result or {}
+            return assembled(deps, answered)
         if answered and answered.state == "error":
-            error = answered.error or {}
-            raise AgentCallFailed(
-                f"the agent refused {method}: {error.get('message', 'unknown error')}",
-                details={"agent_code": error.get("code")},
-            )
+            raise _refusal(method, answered.error or {})
         time.sleep(POLL_INTERVALS_S[min(attempt, len(POLL_INTERVALS_S) - 1)])
         attempt += 1
     raise AgentUnavailable(
         f"the agent of {instance.id} did not answer {method} within {timeout_s:.0f} s"
     )
+
+
+# What the agent's error codes mean to the caller: a thing that does not exist on the
+# VM (an unknown container) or a bad argument is the caller's to fix, a 4xx; anything
+# else is the VM's (502).
+_CALLER_ERRORS = {
+    "not_found": (404, "not_on_vm"),
+    "invalid_params": (422, "invalid_input"),
+    "reply_too_large": (413, "reply_too_large"),
+}
+
+
+def _refusal(method: str, error: dict[str, str]) -> AgentCallFailed:
+    agent_code = error.get("code") or ""
+    refusal = AgentCallFailed(
+        f"the agent refused {method}: {error.get('message') or 'unknown error'}",
+        details={"agent_code": agent_code},
+    )
+    if agent_code in _CALLER_ERRORS:
+        refusal.status, refusal.code = _CALLER_ERRORS[agent_code]
+    return refusal
 
 
 # --- what agents send ($default) ------------------------------------------------------------
@@ -163,6 +188,7 @@ def _register(deps: Deps, instance: Instance, connection_id: str, params: dict[s
         return
     now = utcnow()
     info = {k: str(params[k])[:200] for k in ("version", "ip", "os", "arch") if k in params}
+    replaced = instance.connection_id if instance.connection_id != connection_id else None
     deps.store.set_fields(
         instance,
         agent_connected=True,
@@ -172,6 +198,14 @@ def _register(deps: Deps, instance: Instance, connection_id: str, params: dict[s
         connected_at=now,
         last_seen_at=now,
     )
+    if replaced:
+        # One connection per instance: the newer one wins, and the older is closed
+        # rather than left to speak for the instance (its $disconnect changes nothing).
+        logger.info(
+            "a new agent connection replaces the old one",
+            extra={"instance_id": instance.id, "replaced": replaced},
+        )
+        deps.agents.close(replaced)
     env = deps.store.find(Environment, instance.workspace_id, instance.environment_id)
     if env and env.active_deploy_id:
         waits.resume(
@@ -193,37 +227,101 @@ def _reply(deps: Deps, instance: Instance, message: dict[str, Any]) -> None:
         return  # unknown, foreign or already answered: a late or replayed reply
     if message["type"] == "error":
         error = message.get("error") if isinstance(message.get("error"), dict) else {}
-        failure = {
-            "code": str(error.get("code", "")),
-            "message": str(error.get("message", ""))[:1000],
-        }
-        if deps.store.calls.finish(call.call_id, error=failure) and call.deploy_id and call.what:
-            reason = f"the agent could not {call.method}: {failure['message'] or 'unknown error'}"
-            waits.resume(deps, call.deploy_id, call.what, error="AgentCallFailed", cause=reason)
+        _fail(deps, call, str(error.get("code", "")), str(error.get("message", "")))
         return
-    result = _assembled(deps, call.call_id, message)
-    if result is None:
-        return  # more chunks to come
+    result = message.get("result") if isinstance(message.get("result"), dict) else {}
+    chunk = message.get("chunk")
+    chunks = None
+    if chunk is not None:
+        try:
+            chunks = _take_chunk(deps, call, chunk, result)
+        except _BadReply as bad:
+            _fail(deps, call, bad.code, bad.message)
+            _tell_agent(deps, instance, call, bad)
+            return
+        if chunks is None:
+            return  # more chunks to come
     if call.method == "harden":
         deps.store.set_fields(instance, hardened_at=utcnow())
-    # A deploy step's call resumes its wait; the result itself is not kept.
-    stored = {} if call.deploy_id else result
-    if deps.store.calls.finish(call.call_id, result=stored) and call.deploy_id and call.what:
+    # A deploy step's call resumes its wait; its result is not kept. A chunked result
+    # stays in its chunk rows (it may exceed a DynamoDB item), read back by `call`.
+    stored = {} if call.deploy_id or chunks else result
+    finished = deps.store.calls.finish(call.call_id, result=stored, chunks=chunks)
+    if finished and call.deploy_id and call.what:
         waits.resume(deps, call.deploy_id, call.what, output={"method": call.method, "ok": True})
 
 
-def _assembled(deps: Deps, call_id: str, message: dict[str, Any]) -> dict[str, Any] | None:
-    """The whole result of a reply, joining chunked `logs_fetch` replies in order."""
-    result = message.get("result") if isinstance(message.get("result"), dict) else {}
-    chunk = message.get("chunk")
+# Chunked replies are joined up to this many frames and bytes (a `logs_fetch` of 5,000
+# long lines fits; more is refused rather than kept): Lambda answers at most 6 MB.
+MAX_REPLY_CHUNKS = 256
+MAX_REPLY_BYTES = 4 * 1024 * 1024
+
+
+class _BadReply(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _take_chunk(deps: Deps, call: AgentCall, chunk: Any, result: dict[str, Any]) -> int | None:
+    """Keep one chunk; the count once all have arrived, None while some are missing."""
     if not isinstance(chunk, dict):
-        return result
-    index, count = int(chunk.get("index", 0)), int(chunk.get("count", 1))
-    deps.store.calls.add_chunk(call_id, index, result, CALL_TTL_S)
-    parts = deps.store.calls.chunks(call_id)
+        raise _BadReply("bad_chunk", "a chunk must be {index, count}")
+    index, count = chunk.get("index"), chunk.get("count")
+    valid = (
+        isinstance(index, int)
+        and isinstance(count, int)
+        and not isinstance(index, bool)
+        and not isinstance(count, bool)
+        and 0 <= index < count
+    )
+    if not valid:
+        raise _BadReply("bad_chunk", f"chunk index {index!r} of {count!r} is not valid")
+    if count > MAX_REPLY_CHUNKS:
+        raise _BadReply(
+            "reply_too_large",
+            f"the {call.method} reply has {count} chunks; at most {MAX_REPLY_CHUNKS} are taken "
+            "(ask for fewer lines)",
+        )
+    deps.store.calls.add_chunk(call.call_id, index, result, CALL_TTL_S)
+    parts = deps.store.calls.chunks(call.call_id)
     if len(parts) < count:
         return None
+    if sum(len(json.dumps(part)) for part in parts) > MAX_REPLY_BYTES:
+        raise _BadReply(
+            "reply_too_large",
+            f"the {call.method} reply is over {MAX_REPLY_BYTES} bytes (ask for fewer lines)",
+        )
+    return count
+
+
+def _fail(deps: Deps, call: AgentCall, code: str, message: str) -> None:
+    failure = {"code": code, "message": message[:1000]}
+    if deps.store.calls.finish(call.call_id, error=failure) and call.deploy_id and call.what:
+        reason = f"the agent could not {call.method}: {failure['message'] or 'unknown error'}"
+        waits.resume(deps, call.deploy_id, call.what, error="AgentCallFailed", cause=reason)
+
+
+def _tell_agent(deps: Deps, instance: Instance, call: AgentCall, bad: _BadReply) -> None:
+    """An error reply to the agent, so its log says why its reply was dropped."""
+    frame = {
+        "id": call.call_id,
+        "type": "error",
+        "error": {"code": bad.code, "message": bad.message},
+    }
+    if instance.connection_id:
+        try:
+            deps.agents.post(instance.connection_id, json.dumps(frame).encode())
+        except ConnectionGone:
+            mark_gone(deps, instance, connection_id=instance.connection_id)
+
+
+def assembled(deps: Deps, call: AgentCall) -> dict[str, Any]:
+    """A finished call's result, joining a chunked reply's `lines` in order."""
+    if not call.chunks:
+        return call.result or {}
+    parts = deps.store.calls.chunks(call.call_id)
     lines: list[Any] = []
     for part in parts:
         lines.extend(part.get("lines", []))
-    return {**result, "lines": lines}
+    return {**parts[0], "lines": lines}

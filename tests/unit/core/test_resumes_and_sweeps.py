@@ -3,15 +3,13 @@ the sweeper, a cancel. Against the fakes, with duplicates and races."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from datetime import timedelta
 
-import boto3
 import pytest
 
 from tests.support.fakes import transient
+from tests.unit.core.conftest import repository, run_payload, waiting_for_run
 from vmkit import agentrpc
 from vmkit.errors import Unauthenticated
 from vmkit.models import DeployStatus, StepRecord, utcnow
@@ -19,71 +17,24 @@ from vmkit.ports import WorkflowRun
 from vmkit.services import deploys, github_webhooks, reconcile
 from vmkit.services.onboarding import BRANCH
 
-SECRET = "webhook-secret-for-tests"
-
-
-@pytest.fixture
-def signed(core, configure):
-    boto3.client("secretsmanager").create_secret(Name="vmkit/webhook", SecretString=SECRET)
-    configure(GITHUB_WEBHOOK_SECRET_NAME="vmkit/webhook")
-    core.deps.settings = core.deps.settings.model_copy(
-        update={"github_webhook_secret": "vmkit/webhook"}
-    )
-    counter = iter(range(1, 10_000))
-
-    def deliver(event: str, payload: dict, delivery: str | None = None) -> dict:
-        body = json.dumps(payload).encode()
-        signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        headers = {
-            "x-hub-signature-256": signature,
-            "x-github-event": event,
-            "x-github-delivery": delivery or f"delivery-{next(counter)}",
-        }
-        return github_webhooks.handle(core.deps, headers, body)
-
-    return deliver
-
-
-def run_payload(deploy, conclusion: str = "success", full_name: str = "acme/invoicer") -> dict:
-    return {
-        "action": "completed",
-        "workflow_run": {
-            "id": 99,
-            "name": f"vmkit deploy {deploy.id}",
-            "display_title": f"vmkit deploy {deploy.id}",
-            "status": "completed",
-            "conclusion": conclusion,
-            "html_url": "https://github.com/acme/invoicer/actions/runs/99",
-        },
-        "repository": {"id": 4242, "full_name": full_name},
-    }
-
-
-def waiting_for_run(core):
-    core.forge.tree[".github/workflows/vmkit-deploy.yml"] = "on: workflow_dispatch\n"
-    deploy = core.begin()
-    core.step("EnsureInstance", deploy)
-    core.connect_agent()
-    core.step("DispatchWorkflow", deploy, token="tok-run")
-    return deploy
-
-
 # --- webhooks --------------------------------------------------------------------------
 
 
 def test_a_successful_run_resumes_its_deploy_once_even_if_delivered_twice(core, signed):
     deploy = waiting_for_run(core)
-    first = signed("workflow_run", run_payload(deploy), delivery="d-1")
+    first = signed("workflow_run", run_payload(core, deploy), delivery="d-1")
     assert first == {"status": "completed", "deploy_id": deploy.id, "conclusion": "success"}
-    assert signed("workflow_run", run_payload(deploy), delivery="d-1")["status"] == "duplicate"
-    assert signed("workflow_run", run_payload(deploy))["status"] == "already_completed"
+    assert (
+        signed("workflow_run", run_payload(core, deploy), delivery="d-1")["status"] == "duplicate"
+    )
+    assert signed("workflow_run", run_payload(core, deploy))["status"] == "already_completed"
     assert core.executions.resumed["tok-run"]["output"]["conclusion"] == "success"
     assert core.deploy(deploy.id).run_url.endswith("/runs/99")
 
 
 def test_a_failed_run_fails_the_wait_with_a_reason_naming_the_log(core, signed):
     deploy = waiting_for_run(core)
-    signed("workflow_run", run_payload(deploy, "failure"))
+    signed("workflow_run", run_payload(core, deploy, "failure"))
     outcome = core.executions.resumed["tok-run"]
     assert outcome["error"] == "WorkflowRunFailed" and "runs/99" in outcome["cause"]
     assert core.deploy(deploy.id).last_error.step == "DispatchWorkflow"
@@ -91,14 +42,14 @@ def test_a_failed_run_fails_the_wait_with_a_reason_naming_the_log(core, signed):
 
 def test_a_run_naming_a_deploy_of_another_repo_is_ignored(core, signed):
     deploy = waiting_for_run(core)
-    result = signed("workflow_run", run_payload(deploy, full_name="mallory/other"))
+    result = signed("workflow_run", run_payload(core, deploy, full_name="mallory/other"))
     assert result == {"status": "ignored", "event": "workflow_run"}
     assert "tok-run" not in core.executions.resumed
 
 
 def test_a_bad_signature_is_refused_and_nothing_happens(core, signed):
     deploy = waiting_for_run(core)
-    body = json.dumps(run_payload(deploy)).encode()
+    body = json.dumps(run_payload(core, deploy)).encode()
     with pytest.raises(Unauthenticated):
         github_webhooks.handle(
             core.deps,
@@ -115,15 +66,15 @@ def test_a_bad_signature_is_refused_and_nothing_happens(core, signed):
 def test_merging_the_onboarding_pr_resumes_the_deploy_waiting_for_it(core, signed):
     deploy = core.begin()
     core.step("OpenOnboardingPR", deploy, token="tok-pr")
-    repo_github_id = core.forge.github_id
     payload = {
         "action": "closed",
-        "pull_request": {"merged": True, "head": {"ref": BRANCH}},
-        "repository": {"id": repo_github_id, "full_name": "acme/invoicer"},
+        "pull_request": {"number": 1, "merged": True, "head": {"ref": BRANCH}},
+        "repository": repository(core),
+        "installation": {"id": 7},
     }
     assert signed("pull_request", payload) == {"status": "merged", "resumed": [deploy.id]}
     assert signed("pull_request", payload) == {"status": "merged", "resumed": []}
-    unmerged = {**payload, "pull_request": {"merged": False, "head": {"ref": BRANCH}}}
+    unmerged = {**payload, "pull_request": {"number": 1, "merged": False, "head": {"ref": BRANCH}}}
     assert signed("pull_request", unmerged)["status"] == "ignored"
 
 
@@ -172,7 +123,8 @@ def test_a_chunked_logs_reply_is_reassembled_in_order(core):
         )
     answered = core.deps.store.calls.get(call_id)
     assert answered.state == "done"
-    assert [line["text"] for line in answered.result["lines"]] == ["part 0", "part 1"]
+    joined = agentrpc.assembled(core.deps, answered)
+    assert [line["text"] for line in joined["lines"]] == ["part 0", "part 1"]
 
 
 def test_a_disconnect_marks_the_agent_offline(core):

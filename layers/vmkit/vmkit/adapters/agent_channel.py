@@ -20,3 +20,10 @@ class ApiGatewayAgentChannel:
             if exc.response["Error"]["Code"] in {"GoneException", "410"}:
                 raise ConnectionGone(connection_id) from exc
             raise
+
+    def close(self, connection_id: str) -> None:
+        try:
+            self.client.delete_connection(ConnectionId=connection_id)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in {"GoneException", "410"}:
+                raise

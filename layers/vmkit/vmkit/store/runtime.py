@@ -51,6 +51,7 @@ class AgentCall(BaseModel):
     method: str
     state: Literal["pending", "done", "error"] = "pending"
     result: dict[str, Any] | None = None
+    chunks: int | None = None  # a chunked result: in this many chunk rows
     error: dict[str, str] | None = None
     # The parked deploy wait the reply resumes, if a deploy step made the call.
     deploy_id: str | None = None
@@ -109,20 +110,26 @@ class AgentCalls:
         *,
         result: dict[str, Any] | None = None,
         error: dict[str, str] | None = None,
+        chunks: int | None = None,
     ) -> bool:
         """Record the reply once; False if the call was already answered."""
-        state, field, value = (
-            ("error", "error", error) if error is not None else ("done", "result", result)
-        )
+        if error is not None:
+            fields: dict[str, Any] = {"state": "error", "error": error}
+        else:
+            fields = {"state": "done", "result": result or {}}
+            if chunks:
+                fields["chunks"] = chunks
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = {f":v{i}": value for i, value in enumerate(fields.values())}
         pk, sk = call_key(call_id)
         try:
             self.table.update(
                 pk,
                 sk,
-                update="SET #s = :s, #f = :v",
-                condition="#s = :pending",
-                names={"#s": "state", "#f": field},
-                values={":s": state, ":v": value or {}, ":pending": "pending"},
+                update="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+                condition="#state = :pending",
+                names={**names, "#state": "state"},
+                values={**values, ":pending": "pending"},
             )
         except ConditionFailed:
             return False
@@ -180,16 +187,15 @@ class Waits:
 
 
 class Deliveries:
+    """Webhook deliveries already processed (GitHub's `X-GitHub-Delivery`)."""
+
     def __init__(self, table: Table):
         self.table = table
 
-    def claim(self, delivery: Delivery) -> bool:
-        """Record a delivery as handled; False if it already was."""
+    def handled(self, delivery_id: str) -> bool:
+        return self.table.get(*delivery_key(delivery_id)) is not None
+
+    def record(self, delivery: Delivery) -> None:
+        """Note a delivery as processed (after processing it, so a failed one is retried)."""
         pk, sk = delivery_key(delivery.delivery_id)
-        try:
-            self.table.put(
-                {"pk": pk, "sk": sk, **delivery.model_dump()}, condition="attribute_not_exists(pk)"
-            )
-        except ConditionFailed:
-            return False
-        return True
+        self.table.put({"pk": pk, "sk": sk, **delivery.model_dump()})

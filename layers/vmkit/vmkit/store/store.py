@@ -48,6 +48,7 @@ _KIND_LABEL = {
     "INSTANCE": "instance",
     "DEPLOY": "deploy",
     "AUDIT": "audit event",
+    "INSTALLATION": "GitHub App installation",
 }
 
 
@@ -116,13 +117,15 @@ class Store:
             ) from exc
         return record
 
-    def set_fields(self, record: R, **fields: Any) -> R:
+    def set_fields(self, record: R, *, expect: dict[str, Any] | None = None, **fields: Any) -> R:
         """Set bookkeeping attributes (last seen, connection) without a version bump.
 
         For facts that any writer may refresh at any time; never for state that a
         conditional `save` protects. The index attributes the new values imply (an
         agent leaving the connected-agents sweep, say) are derived here, as for
         `save`, and `record` is updated in place. A None value removes the attribute.
+        With `expect`, the write happens only if those attributes still hold those
+        values; otherwise nothing is written and the record is left as it was.
         """
         unknown = set(fields) - set(type(record).model_fields)
         if unknown:  # index attributes are derived, never set by callers
@@ -142,14 +145,23 @@ class Store:
         removes = [f"#f{i}" for i in range(len(changes)) if f":v{i}" not in values]
         clauses = [f"SET {', '.join(sets)}"] if sets else []
         clauses += [f"REMOVE {', '.join(removes)}"] if removes else []
-        self.table.update(
-            workspace_pk(record.workspace_id),
-            record_sk(record.kind, record.id),
-            update=" ".join(clauses),
-            condition="attribute_exists(pk)",
-            names=names,
-            values=values or None,
-        )
+        condition = "attribute_exists(pk)"
+        for i, (name, value) in enumerate((expect or {}).items()):
+            names[f"#e{i}"], values[f":e{i}"] = name, value
+            condition += f" AND #e{i} = :e{i}"
+        try:
+            self.table.update(
+                workspace_pk(record.workspace_id),
+                record_sk(record.kind, record.id),
+                update=" ".join(clauses),
+                condition=condition,
+                names=names,
+                values=values or None,
+            )
+        except ConditionFailed:
+            if expect is None:
+                raise
+            return record
         for name in fields:
             setattr(record, name, getattr(updated, name))
         return record
@@ -205,6 +217,11 @@ class Store:
         except ConditionFailed:
             return False
         return True
+
+    def claim_owner(self, name: str) -> str | None:
+        """Who holds a claimed name, if anyone (an installation's workspace)."""
+        item = self.table.get(*claim_key(name))
+        return str(item["owner"]) if item else None
 
     def release(self, name: str, owner: str) -> None:
         with contextlib.suppress(ConditionFailed):
