@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NODE_TOOLS := tools/node_modules/.installed
 
-.PHONY: setup test lint bench demo agent clean
+.PHONY: setup test lint bench demo agent fuzz clean
 
 setup: $(STAMP) $(NODE_TOOLS)
 
@@ -36,6 +36,10 @@ demo: setup
 
 bench: setup
 	$(PY) -m bench
+
+# schemathesis, every check and phase, against the REST API of a local stack it starts.
+fuzz: setup
+	$(PY) tools/fuzz_rest.py
 
 # The agent zipapp and its sha256 in dist/; AGENT_VERSION=x embeds another version.
 agent: setup

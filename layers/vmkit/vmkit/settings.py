@@ -33,6 +33,8 @@ class Settings(BaseModel):
     deploy_state_machine_arn: str = Field(default="", alias="DEPLOY_STATE_MACHINE_ARN")
     teardown_state_machine_arn: str = Field(default="", alias="TEARDOWN_STATE_MACHINE_ARN")
     github_app_id: str = Field(default="", alias="GITHUB_APP_ID")
+    # The App's URL name, for its install page (`{github_web_url}/apps/{slug}`).
+    github_app_slug: str = Field(default="", alias="GITHUB_APP_SLUG")
     github_api_url: str = Field(default="https://api.github.com", alias="GITHUB_API_URL")
     github_web_url: str = Field(default="https://github.com", alias="GITHUB_WEB_URL")
     github_app_key_secret: str = Field(default="", alias="GITHUB_APP_KEY_SECRET_NAME")
@@ -60,7 +62,8 @@ class Settings(BaseModel):
     agent_wait_seconds: int = Field(default=300, alias="AGENT_WAIT_SECONDS")
     harden_wait_seconds: int = Field(default=300, alias="HARDEN_WAIT_SECONDS")
     workflow_wait_seconds: int = Field(default=3600, alias="WORKFLOW_WAIT_SECONDS")
-    max_body_bytes: int = Field(default=64 * 1024, alias="MAX_BODY_BYTES")
+    # Fits the largest request the schemas allow (100 env vars of 16k characters, JSON-escaped).
+    max_body_bytes: int = Field(default=1024 * 1024, alias="MAX_BODY_BYTES")
 
     model_config = {"populate_by_name": True, "extra": "ignore", "frozen": True}
 

@@ -10,7 +10,7 @@ from vmkit.ids import new_id
 
 @pytest.fixture
 def world(tenant):
-    return make_world(tenant.client)
+    return make_world(tenant)
 
 
 def test_compute_target_lifecycle(tenant):
@@ -133,8 +133,8 @@ def test_duplicate_environment_name_is_a_conflict(tenant, world):
 
 
 def test_same_hostname_in_two_workspaces_gets_a_suffix(tenant, other_tenant):
-    first = make_world(tenant.client)
-    second = make_world(other_tenant.client)
+    first = make_world(tenant)
+    second = make_world(other_tenant)
     h1 = tenant.client.get(f"/api/environments/{first.environment_id}").json()["hostname"]
     h2 = other_tenant.client.get(f"/api/environments/{second.environment_id}").json()["hostname"]
     assert h1 == "invoicer-production.apps.example.test"
@@ -391,12 +391,12 @@ def test_not_json_and_oversize_bodies(tenant):
         c.post("/api/repos", content=b"{not json", headers={"Content-Type": "application/json"}),
         422,
     )
-    big = {"full_name": "a/b", "default_branch": "x" * 70_000}
+    big = {"full_name": "a/b", "default_branch": "x" * 1_100_000}
     assert_error(c.post("/api/repos", json=big), 413, "payload_too_large")
 
     def chunks():
         yield b'{"full_name": "a/b", "default_branch": "'
-        for _ in range(100):
+        for _ in range(1100):
             yield b"x" * 1000
         yield b'"}'
 
@@ -416,7 +416,10 @@ def test_bad_query_parameters(tenant):
 
 def test_unknown_route_and_method(tenant):
     assert_error(tenant.client.get("/api/nothing-here"), 404, "not_found")
-    assert_error(tenant.client.put("/api/repos"), 405, "method_not_allowed")
+    refused = tenant.client.put("/api/repos")
+    assert_error(refused, 405, "method_not_allowed")
+    assert refused.headers["allow"] == "GET, POST"  # both routes of the path, not the first
+    assert tenant.client.put("/api/keys/0123456789abcdef").headers["allow"] == "DELETE"
 
 
 def test_missing_and_malformed_credentials(tenant):

@@ -27,6 +27,8 @@ ROUTERS = {
     "/api/compute-targets": "compute_targets",
     "/api/catalog": "catalog",
     "/api/repos": "repos",
+    "/api/installations": "installations",
+    "/api/github": "installations",
     "/api/environments": "environments",
     "/api/instances": "instances",
     "/api/deploys": "deploys",
@@ -42,9 +44,22 @@ SECURITY_SCHEMES = {
     },
 }
 PUBLIC_OPERATIONS = {"health", "login", "login_callback", "logout"}
+# Every status an operation can answer with besides its own success, all in the one
+# error shape: 5xx too (a provider or agent failing, VMKit not configured for a
+# feature, a bug), so a generated client knows to expect them.
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": errors.ErrorResponse, "description": "Error in the standard shape"}
-    for code in (401, 403, 404, 409, 413, 422)
+    code: {"model": errors.ErrorResponse, "description": description}
+    for code, description in {
+        401: "No valid credential (API key or session)",
+        403: "The credential may not do this (scope, environment, installation, role)",
+        404: "No such resource in this workspace",
+        409: "Conflicts with the current state (a deploy in progress, a name taken)",
+        413: "Request body or stored value over its size limit",
+        422: "The request is not valid; details name the fields",
+        500: "A bug on VMKit's side; it was logged",
+        502: "A cloud provider, GitHub or the VM's agent failed the request",
+        503: "VMKit is not configured for this, or a provider is briefly unavailable",
+    }.items()
 }
 
 
