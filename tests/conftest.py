@@ -8,13 +8,15 @@ from fastapi.testclient import TestClient
 from moto import mock_aws
 
 import vmkit.deps
-from tests.support.fakes import FakeClouds
+from tests.support.fakes import FakeClouds, FakeGitHubApp
 from tests.support.template import create_state_machines, create_table
 from vmkit.rest import create_app
-from vmkit.services import workspaces
+from vmkit.services import installations, workspaces
 from vmkit.settings import get_settings
 
 TABLE = "vmkit-test"
+# Each tenant's GitHub account has the App installed (on all its repos) under this id.
+INSTALLATIONS = {"acme": 7, "globex": 8}
 
 
 @pytest.fixture
@@ -31,7 +33,21 @@ def clouds(monkeypatch: pytest.MonkeyPatch) -> FakeClouds:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, clouds: FakeClouds):
+def github() -> FakeGitHubApp:
+    """The VMKit GitHub App as GitHub would answer for it (installations, user access)."""
+    fake = FakeGitHubApp()
+    for account, installation_id in INSTALLATIONS.items():
+        fake.add_installation(installation_id, account)
+    return fake
+
+
+def _install_deps(github: FakeGitHubApp) -> None:
+    get_settings.cache_clear()
+    vmkit.deps._deps = vmkit.deps.Deps(get_settings(), github=github)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, clouds: FakeClouds, github: FakeGitHubApp):
     """moto-backed AWS with the table and KMS key of template.yaml."""
     for name, value in {
         "AWS_DEFAULT_REGION": "eu-central-1",
@@ -49,8 +65,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, clouds: FakeClouds):
         machines = create_state_machines(boto3.client("stepfunctions"))
         monkeypatch.setenv("DEPLOY_STATE_MACHINE_ARN", machines["DeployStateMachine"])
         monkeypatch.setenv("TEARDOWN_STATE_MACHINE_ARN", machines["TeardownStateMachine"])
-        get_settings.cache_clear()
-        vmkit.deps._deps = None
+        _install_deps(github)
         yield
         get_settings.cache_clear()
         vmkit.deps._deps = None
@@ -62,14 +77,13 @@ def deps(aws):
 
 
 @pytest.fixture
-def configure(aws, monkeypatch: pytest.MonkeyPatch):
+def configure(aws, monkeypatch: pytest.MonkeyPatch, github: FakeGitHubApp):
     """Set environment variables as a deployment would, dropping the cached settings."""
 
     def apply(**env: str) -> None:
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
-        vmkit.deps._deps = None
+        _install_deps(github)
 
     return apply
 
@@ -79,6 +93,7 @@ class Tenant:
     workspace_id: str
     key: str
     client: TestClient
+    account: str  # its GitHub account, whose App installation the workspace holds
 
     def headers(self, key: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {key or self.key}"}
@@ -91,10 +106,11 @@ def app(aws):
 
 def _tenant(app, deps, name: str) -> Tenant:
     workspace, key = workspaces.bootstrap_workspace(deps, name)
+    installations.claim_as_operator(deps, workspace.id, INSTALLATIONS[name])
     client = TestClient(
         app, headers={"Authorization": f"Bearer {key}"}, raise_server_exceptions=False
     )
-    return Tenant(workspace.id, key, client)
+    return Tenant(workspace.id, key, client, account=name)
 
 
 @pytest.fixture

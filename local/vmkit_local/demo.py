@@ -50,6 +50,8 @@ def run(data_dir: Path) -> str:
             timeout=30,
             headers={"Authorization": f"Bearer {stack.local_json['api_key']}"},
         )
+        workspace_id = _ok(api.get("/api/auth/me"))["workspace_id"]
+        installation_id = cloud.connect_account("demo", workspace_id)
         repo = cloud.github.create_repo("demo", "hello", source_dir=SAMPLE_APP)
         say(
             f"GitHub (simulated): {repo.full_name} holds examples/hello; the VMKit App is installed on it"
@@ -63,7 +65,7 @@ def run(data_dir: Path) -> str:
                 "/api/repos",
                 json={
                     "full_name": repo.full_name,
-                    "installation_id": cloud.github.installation_id("demo"),
+                    "installation_id": installation_id,
                 },
             )
         )

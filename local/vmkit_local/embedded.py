@@ -152,6 +152,23 @@ class CloudStandIns:
             except Exception:  # stop the rest regardless
                 log.exception("stopping a stand-in failed")
 
+    def connect_account(self, owner: str, workspace_id: str) -> int:
+        """As the local operator: install the App on `owner` (over all its repos) unless it
+        is installed, and give that installation to a workspace.
+
+        On AWS a workspace claims an installation through GitHub's proof of access (the
+        setup URL, the user's token); here the person running the stack is the operator,
+        who may assign one directly (`installations.claim_as_operator`)."""
+        from vmkit.deps import get_deps
+        from vmkit.services import installations
+
+        installation_id = self.github.installation_id(owner)
+        if installation_id is None:
+            self.github.add_user(owner)
+            installation_id = self.github.install_app(owner)
+        installations.claim_as_operator(get_deps(), workspace_id, installation_id)
+        return installation_id
+
     # -- GitHub Actions' runner -----------------------------------------------------------
 
     def _run_workflow(
@@ -185,6 +202,9 @@ def build(config: EmbeddedConfig) -> tuple[LocalStack, CloudStandIns]:
     try:
         env = {
             "LOCAL_COMPUTE_URL": f"{cloud.urls['hetzner']}/v1",
+            # A `hetzner` target here reaches the simulator too (with the simulator's
+            # token, which `local.json` names), as a `digitalocean` one does.
+            "HCLOUD_API_URL": f"{cloud.urls['hetzner']}/v1",
             "LOCAL_COMPUTE_TOKEN": cloud.hetzner_token,
             "DIGITALOCEAN_API_URL": cloud.urls["digitalocean"],
             "CLOUDFLARE_API_URL": f"{cloud.urls['cloudflare']}/client/v4",
@@ -210,6 +230,7 @@ def build(config: EmbeddedConfig) -> tuple[LocalStack, CloudStandIns]:
                 parameter_overrides={
                     "AppsDomain": APPS_DOMAIN,
                     "GitHubAppId": str(cloud.github.app_id),
+                    "GitHubAppSlug": cloud.github.app_slug,
                     "GitHubApiUrl": cloud.urls["github"],
                     "GitHubWebUrl": cloud.urls["github"],
                     "CloudflareZoneId": cloud.cloudflare.zone_id(APPS_DOMAIN) or "",

@@ -134,5 +134,8 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
         target = ok(
             api.post("/api/compute-targets", json={"name": "this machine", "provider": "local"})
         )
+        # The local workspace holds the App's installation on `acme`, whose repos the
+        # tests create (the tenancy tests claim others through GitHub sign-in).
+        cloud.connect_account("acme", ok(api.get("/api/auth/me"))["workspace_id"])
         yield Local(stack, cloud, api, target["id"])
         api.close()

@@ -28,9 +28,10 @@ class World:
     environment_id: str
 
 
-def make_world(
-    client: TestClient, repo: str = "acme/invoicer", token: str = "hz-token-0000"
-) -> World:
+def make_world(tenant: Any, repo: str | None = None, token: str = "hz-token-0000") -> World:
+    """A target, a repo of the tenant's GitHub account, and its `production` environment."""
+    client: TestClient = tenant.client
+    repo = repo or f"{tenant.account}/invoicer"
     target = client.post(
         "/api/compute-targets", json={"name": "hetzner main", "provider": "hetzner", "token": token}
     )

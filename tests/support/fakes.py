@@ -18,9 +18,11 @@ from vmkit.errors import ProviderCredentialsRejected, ProviderError
 from vmkit.models import ComputeTarget, Provider
 from vmkit.ports import (
     ConnectionGone,
+    InstallationInfo,
     PublishedAgent,
     PullRequest,
     Region,
+    RepositoryInfo,
     Server,
     Size,
     WorkflowRun,
@@ -295,6 +297,10 @@ class FakeAgentChannel(Switchable):
             raise ConnectionGone(connection_id)
         self.frames.append((connection_id, json.loads(data)))
 
+    def close(self, connection_id: str) -> None:
+        self._call("close", connection_id)
+        self.gone.add(connection_id)
+
     def last_call(self, method: str) -> dict[str, Any]:
         return next(frame for _, frame in reversed(self.frames) if frame.get("method") == method)
 
@@ -311,3 +317,68 @@ class FakeArtifacts(Switchable):
     def published(self) -> PublishedAgent:
         self._call("published")
         return self.agent
+
+
+class FakeGitHubApp(Switchable):
+    """The App's installations (each covering every repo of its account, unless some are
+    taken out), and the user tokens that can see each installation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.installations: dict[int, InstallationInfo] = {}
+        self.removed: set[str] = set()  # full names taken out of their installation
+        self.visible: dict[str, set[int]] = defaultdict(set)  # user token -> installations
+        self._repo_ids: dict[str, int] = {}
+
+    def add_installation(
+        self, installation_id: int, account: str, *, users: tuple[str, ...] = ()
+    ) -> None:
+        self.installations[installation_id] = InstallationInfo(
+            id=installation_id,
+            account_login=account,
+            account_type="Organization",
+            repository_selection="all",
+        )
+        for token in users:
+            self.visible[token].add(installation_id)
+
+    def repo_id(self, full_name: str) -> int:
+        return self._repo_ids.setdefault(full_name.lower(), 500_000 + len(self._repo_ids))
+
+    def installation(self, installation_id: int) -> InstallationInfo | None:
+        self._call("installation", installation_id)
+        return self.installations.get(installation_id)
+
+    def installation_for_repo(self, owner: str, name: str) -> int | None:
+        self._call("installation_for_repo", owner, name)
+        return next(
+            (i.id for i in self.installations.values() if i.account_login.lower() == owner.lower()),
+            None,
+        )
+
+    def installation_repository(
+        self, installation_id: int, owner: str, name: str
+    ) -> RepositoryInfo | None:
+        self._call("installation_repository", installation_id, owner, name)
+        installation = self.installations.get(installation_id)
+        full_name = f"{owner}/{name}"
+        if (
+            installation is None
+            or installation.account_login.lower() != owner.lower()
+            or full_name.lower() in self.removed
+        ):
+            return None
+        return RepositoryInfo(id=self.repo_id(full_name), full_name=full_name)
+
+    def installation_repositories(self, installation_id: int) -> list[RepositoryInfo]:
+        self._call("installation_repositories", installation_id)
+        account = self.installations[installation_id].account_login.lower()
+        return [
+            RepositoryInfo(id=repo_id, full_name=name)
+            for name, repo_id in self._repo_ids.items()
+            if name.split("/")[0] == account and name not in self.removed
+        ]
+
+    def user_installations(self, user_token: str) -> list[InstallationInfo]:
+        self._call("user_installations", user_token)
+        return [self.installations[i] for i in sorted(self.visible[user_token])]

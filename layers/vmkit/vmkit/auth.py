@@ -92,6 +92,7 @@ class Principal:
     interface: Interface
     key_id: str | None = None
     environment_ids: frozenset[str] = field(default_factory=frozenset)
+    session_id: str | None = None  # a signed-in person (their GitHub token is on it)
 
     def can(self, scope: Scope) -> bool:
         return SCOPE_RANK[self.scope] >= SCOPE_RANK[scope]

@@ -6,8 +6,8 @@ pays at cold start only for the clients and SDKs its code path touches: a REST c
 that lists repos never imports hcloud or pydo, and a step that sets DNS never builds a
 Step Functions client.
 
-Ports (`vmkit.ports`): `compute(target)`, `dns()`, `forge(repo)`, `executions`,
-`agents`, `artifacts`; plus `store` (DynamoDB) and `sealer` (KMS).
+Ports (`vmkit.ports`): `compute(target)`, `dns()`, `forge(repo)`, `github`,
+`executions`, `agents`, `artifacts`; plus `store` (DynamoDB) and `sealer` (KMS).
 """
 
 from __future__ import annotations
@@ -17,9 +17,17 @@ from functools import cached_property
 from typing import Any
 
 from vmkit.crypto import Sealer
-from vmkit.errors import InvalidInput
+from vmkit.errors import Forbidden, InvalidInput
 from vmkit.models import ComputeTarget, Provider, Repo
-from vmkit.ports import AgentArtifacts, AgentChannel, Compute, Dns, Executions, Forge
+from vmkit.ports import (
+    AgentArtifacts,
+    AgentChannel,
+    Compute,
+    Dns,
+    Executions,
+    Forge,
+    GitHubApp,
+)
 from vmkit.secrets import get_secret
 from vmkit.settings import Settings, get_settings
 from vmkit.store import Store, Table
@@ -28,7 +36,7 @@ ComputeFactory = Callable[[ComputeTarget], Compute]
 DnsFactory = Callable[[], Dns]
 ForgeFactory = Callable[[Repo], Forge]
 
-_OVERRIDABLE = frozenset({"store", "sealer", "executions", "agents", "artifacts"})
+_OVERRIDABLE = frozenset({"store", "sealer", "executions", "agents", "artifacts", "github"})
 
 
 class Deps:
@@ -42,7 +50,7 @@ class Deps:
         **ports: Any,
     ):
         """`compute`, `dns`, `forge` replace the adapter factories; `ports` replace any of
-        `store`, `sealer`, `executions`, `agents`, `artifacts` (tests pass fakes)."""
+        `store`, `sealer`, `executions`, `agents`, `artifacts`, `github` (tests pass fakes)."""
         unknown = set(ports) - _OVERRIDABLE
         if unknown:
             raise TypeError(f"Deps has no port named {', '.join(sorted(unknown))}")
@@ -84,6 +92,18 @@ class Deps:
 
         management = self.settings.require("ws_management_url").ws_management_url
         return ApiGatewayAgentChannel(self.aws("apigatewaymanagementapi", endpoint_url=management))
+
+    @cached_property
+    def github(self) -> GitHubApp:
+        """The VMKit GitHub App: installations, and what a signed-in user can see."""
+        from vmkit.adapters.github_app import GitHubAppClient
+
+        s = self.settings
+        return GitHubAppClient(
+            app_id=s.github_app_id,
+            private_key=get_secret(s.github_app_key_secret, "the GitHub App private key"),
+            base_url=s.github_api_url,
+        )
 
     @cached_property
     def artifacts(self) -> AgentArtifacts:
@@ -146,17 +166,19 @@ class Deps:
         return CloudflareDns(token, s.cloudflare_zone_id, base_url=s.cloudflare_api_url or None)
 
     def _github_forge(self, repo: Repo) -> Forge:
-        from vmkit.adapters.github_app import GitHubRepo, installation_id_for
+        from vmkit.adapters.github_app import GitHubRepo
 
+        if repo.installation_id is None:
+            raise Forbidden(
+                f"{repo.full_name} is connected through no GitHub App installation; "
+                "disconnect it and connect it again",
+                code="installation_missing",
+            )
         s = self.settings
-        key = get_secret(s.github_app_key_secret, "the GitHub App private key")
-        installation_id = repo.installation_id or installation_id_for(
-            s.github_app_id, key, repo.owner, repo.name, s.github_api_url
-        )
         return GitHubRepo(
             app_id=s.github_app_id,
-            private_key=key,
-            installation_id=installation_id,
+            private_key=get_secret(s.github_app_key_secret, "the GitHub App private key"),
+            installation_id=repo.installation_id,
             owner=repo.owner,
             repo=repo.name,
             base_url=s.github_api_url,

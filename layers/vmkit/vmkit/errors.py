@@ -30,6 +30,13 @@ class VMKitError(Exception):
         return body
 
 
+class MalformedPayload(VMKitError):
+    """A request body that is not the shape the endpoint takes (a webhook, mostly)."""
+
+    code = "malformed_payload"
+    status = 400
+
+
 class InvalidInput(VMKitError):
     code = "invalid_input"
     status = 422

@@ -121,6 +121,9 @@ class Session(Record):
     user_id: str
     verifier: HashedSecret
     expires_at: int
+    # The user's GitHub token from sign-in, sealed: it proves which App installations
+    # the user may access when they claim one (`GET /user/installations`).
+    github_token: EncryptedValue | None = None
 
 
 # --- what gets deployed, and where ---------------------------------------------------
@@ -143,6 +146,30 @@ class ComputeTarget(Record):
     deploy_private_key: EncryptedValue | None = None
 
 
+class Installation(Record):
+    """A GitHub App installation this workspace has claimed (one workspace per installation).
+
+    The id is GitHub's installation id. Repos are connected only through an installation
+    their workspace holds, and only while it covers them.
+    """
+
+    kind: ClassVar[str] = "INSTALLATION"
+    account_login: str
+    account_type: str
+    repository_selection: str
+    suspended: bool = False
+    claimed_by: str
+    claimed_via: Literal["setup_url", "github_user", "operator"]
+
+
+class RepoAccess(StrEnum):
+    """Whether VMKit may still act on a connected repo through its installation."""
+
+    active = "active"
+    suspended = "suspended"  # the installation is suspended on GitHub
+    removed = "removed"  # uninstalled, released, or the repo was taken out of it
+
+
 class OnboardingState(StrEnum):
     not_started = "not_started"
     pr_open = "pr_open"
@@ -157,6 +184,8 @@ class Repo(Record):
     slug: str
     github_repo_id: int | None = None
     installation_id: int | None = None
+    access: RepoAccess = RepoAccess.active
+    access_reason: str | None = None  # why access is not active, for the person to act on
     default_branch: str = "main"
     scan: dict[str, Any] | None = None
     onboarding: OnboardingState = OnboardingState.not_started

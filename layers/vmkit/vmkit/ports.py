@@ -171,6 +171,44 @@ class Forge(Protocol):
         """The most recent run of `workflow` whose name contains `marker` (a deploy id)."""
 
 
+@dataclass(frozen=True)
+class InstallationInfo:
+    """A GitHub App installation: on which account, over which repositories."""
+
+    id: int
+    account_login: str
+    account_type: str  # User | Organization
+    repository_selection: str  # all | selected
+    suspended: bool = False
+
+
+@dataclass(frozen=True)
+class RepositoryInfo:
+    id: int
+    full_name: str
+
+
+class GitHubApp(Protocol):
+    """The VMKit GitHub App itself: its installations, and what a signed-in user can see."""
+
+    def installation(self, installation_id: int) -> InstallationInfo | None:
+        """The installation, or None if the App is not (or no longer) installed there."""
+
+    def installation_for_repo(self, owner: str, name: str) -> int | None:
+        """The id of the installation covering a repo, or None if none does."""
+
+    def installation_repository(
+        self, installation_id: int, owner: str, name: str
+    ) -> RepositoryInfo | None:
+        """The repo as the installation sees it, or None if the installation does not cover it."""
+
+    def installation_repositories(self, installation_id: int) -> list[RepositoryInfo]:
+        """The repositories the installation grants the App (all of its pages)."""
+
+    def user_installations(self, user_token: str) -> list[InstallationInfo]:
+        """The App's installations this user may access (GitHub's `GET /user/installations`)."""
+
+
 # --- executions: the state machines ----------------------------------------------------
 
 
@@ -200,6 +238,9 @@ class ConnectionGone(Exception):
 class AgentChannel(Protocol):
     def post(self, connection_id: str, data: bytes) -> None:
         """Send one frame to an agent; raises `ConnectionGone` if the connection is closed."""
+
+    def close(self, connection_id: str) -> None:
+        """Close an agent's connection (one already closed is fine)."""
 
 
 # --- agent artifacts: the build new VMs install and upgrades fetch ----------------------

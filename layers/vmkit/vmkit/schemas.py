@@ -25,6 +25,7 @@ from vmkit.models import (
     Interface,
     OnboardingState,
     Provider,
+    RepoAccess,
     Role,
     Scope,
     StepRecord,
@@ -196,6 +197,49 @@ class CatalogPublic(Output):
     prices: str = Field(description="Where the prices come from.")
 
 
+# --- GitHub App installations --------------------------------------------------------------
+
+
+class InstallationPublic(Output):
+    """A GitHub App installation the workspace holds: repos connect through it."""
+
+    id: int = Field(description="GitHub's installation id.")
+    account_login: str
+    account_type: str = Field(description="User or Organization.")
+    repository_selection: str = Field(description="all, or selected repositories only.")
+    suspended: bool
+    claimed_by: str
+    claimed_via: str = Field(description="setup_url, github_user or operator.")
+    created_at: datetime
+
+
+class AvailableInstallation(Output):
+    """An installation the signed-in GitHub user can access, and who holds it in VMKit."""
+
+    id: int
+    account_login: str
+    account_type: str
+    repository_selection: str
+    suspended: bool
+    claimed_by_you: bool = Field(description="Held by this workspace.")
+    claimed_elsewhere: bool = Field(description="Held by another workspace (claiming fails).")
+
+
+class InstallUrl(Output):
+    url: str = Field(description="GitHub's page to install the App; valid for ten minutes.")
+
+
+class InstallationClaim(Input):
+    installation_id: int = Field(ge=1, le=2**63 - 1, description="GitHub's installation id.")
+
+
+class RepositoryOption(Output):
+    """A repository an installation covers: connectable with POST /api/repos."""
+
+    id: int
+    full_name: str
+
+
 # --- repos -------------------------------------------------------------------------------
 
 
@@ -203,7 +247,12 @@ class RepoCreate(Input):
     full_name: Annotated[
         str, StringConstraints(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
     ] = Field(examples=["acme/invoicer"])
-    installation_id: int | None = Field(default=None, ge=1)
+    installation_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**63 - 1,
+        description="The workspace's installation covering the repo; found on GitHub if omitted.",
+    )
     default_branch: Annotated[str, StringConstraints(min_length=1, max_length=255)] = "main"
 
 
@@ -222,6 +271,10 @@ class RepoPublic(Output):
     full_name: str
     slug: str
     installation_id: int | None
+    access: RepoAccess = Field(
+        default=RepoAccess.active, description="active, or why VMKit may no longer act on it."
+    )
+    access_reason: str | None = None
     default_branch: str
     onboarding: OnboardingState
     onboarding_pr_url: str | None
@@ -232,9 +285,13 @@ class RepoPublic(Output):
 # --- environments ------------------------------------------------------------------------
 
 
+ENV_VAR_VALUE_MAX_CHARS = 16 * 1024
+ENV_VARS_PER_REQUEST = 100
+
+
 class EnvVarInput(Input):
     name: EnvVarName
-    value: Annotated[str, StringConstraints(max_length=32 * 1024)]
+    value: Annotated[str, StringConstraints(max_length=ENV_VAR_VALUE_MAX_CHARS)]
     secret: bool = False
 
 
@@ -256,7 +313,7 @@ class EnvironmentCreate(Input):
     region: Annotated[str, StringConstraints(max_length=32)] | None = Field(
         default=None, description="Region; the compute target's default if omitted."
     )
-    env_vars: list[EnvVarInput] = Field(default_factory=list, max_length=200)
+    env_vars: list[EnvVarInput] = Field(default_factory=list, max_length=ENV_VARS_PER_REQUEST)
 
 
 class EnvironmentUpdate(Input):
@@ -268,8 +325,8 @@ class EnvironmentUpdate(Input):
 
 
 class EnvVarsUpdate(Input):
-    set: list[EnvVarInput] = Field(default_factory=list, max_length=200)
-    unset: list[EnvVarName] = Field(default_factory=list, max_length=200)
+    set: list[EnvVarInput] = Field(default_factory=list, max_length=ENV_VARS_PER_REQUEST)
+    unset: list[EnvVarName] = Field(default_factory=list, max_length=ENV_VARS_PER_REQUEST)
 
 
 class EnvironmentPublic(Output):

@@ -46,7 +46,7 @@ def test_the_inspector_lists_every_tool(mcp_url, tenant):
 
 
 def test_the_inspector_calls_tools_and_accepts_their_structured_results(mcp_url, tenant):
-    world = make_world(tenant.client)
+    world = make_world(tenant)
     listed = inspect(
         mcp_url, tenant.key, "--method", "tools/call", "--tool-name", "list_environments"
     )

@@ -8,10 +8,13 @@ their Lambda adapter (`lambda_step`), as the state machine calls them.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.support.events import LambdaContext
@@ -37,7 +40,16 @@ from vmkit.models import (
     Scope,
 )
 from vmkit.schemas import ComputeTargetCreate, DeployCreate, EnvironmentCreate, RepoCreate
-from vmkit.services import compute_targets, deploys, environments, orchestration, repos, workspaces
+from vmkit.services import (
+    compute_targets,
+    deploys,
+    environments,
+    github_webhooks,
+    installations,
+    orchestration,
+    repos,
+    workspaces,
+)
 from vmkit.settings import get_settings
 
 
@@ -135,7 +147,7 @@ _FUNCTIONS = {
 
 
 @pytest.fixture
-def core(aws, configure) -> Core:
+def core(aws, configure, github) -> Core:
     configure(AGENT_GATEWAY_URL="wss://agents.example.test/agents")
     fakes = {
         "compute": FakeCompute(),
@@ -153,8 +165,10 @@ def core(aws, configure) -> Core:
         executions=fakes["executions"],
         agents=fakes["agents"],
         artifacts=fakes["artifacts"],
+        github=github,
     )
     workspace, _ = workspaces.bootstrap_workspace(deps, "acme")
+    installations.claim_as_operator(deps, workspace.id, 7)
     admin = Principal(workspace.id, "key:admin", Scope.admin, Interface.rest, key_id="admin")
     target = compute_targets.create_target(
         deps,
@@ -176,3 +190,64 @@ def core(aws, configure) -> Core:
         ),
     )
     return Core(deps=deps, principal=admin, environment_id=env.id, **fakes)
+
+
+WEBHOOK_SECRET = "webhook-secret-for-tests"
+
+
+@pytest.fixture
+def signed(core, configure):
+    """Deliver a GitHub webhook signed with the App's secret; returns what it did."""
+    boto3.client("secretsmanager").create_secret(Name="vmkit/webhook", SecretString=WEBHOOK_SECRET)
+    core.deps.settings = core.deps.settings.model_copy(
+        update={"github_webhook_secret": "vmkit/webhook"}
+    )
+    counter = iter(range(1, 10_000))
+
+    def deliver(event: str, payload: Any, delivery: str | None = None, raw: bytes | None = None):
+        body = raw if raw is not None else json.dumps(payload).encode()
+        signature = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        headers = {
+            "x-hub-signature-256": signature,
+            "x-github-event": event,
+            "x-github-delivery": delivery or f"delivery-{next(counter)}",
+        }
+        return github_webhooks.handle(core.deps, headers, body)
+
+    return deliver
+
+
+def repository(core, full_name: str = "acme/invoicer") -> dict[str, Any]:
+    """The repo as GitHub names it in webhooks."""
+    from vmkit.models import Repo
+
+    repo = core.deps.store.get(Repo, core.principal.workspace_id, core.env().repo_id)
+    return {"id": repo.github_repo_id, "full_name": full_name}
+
+
+def run_payload(
+    core, deploy, conclusion: str = "success", full_name: str = "acme/invoicer", run_id: int = 99
+) -> dict[str, Any]:
+    return {
+        "action": "completed",
+        "workflow_run": {
+            "id": run_id,
+            "name": f"vmkit deploy {deploy.id}",
+            "display_title": f"vmkit deploy {deploy.id}",
+            "status": "completed",
+            "conclusion": conclusion,
+            "html_url": f"https://github.com/acme/invoicer/actions/runs/{run_id}",
+        },
+        "repository": repository(core, full_name),
+        "installation": {"id": 7},
+    }
+
+
+def waiting_for_run(core):
+    """A deploy that dispatched its workflow and waits for the run (token `tok-run`)."""
+    core.forge.tree[".github/workflows/vmkit-deploy.yml"] = "on: workflow_dispatch\n"
+    deploy = core.begin()
+    core.step("EnsureInstance", deploy)
+    core.connect_agent()
+    core.step("DispatchWorkflow", deploy, token="tok-run")
+    return deploy

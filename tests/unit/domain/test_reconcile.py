@@ -12,7 +12,7 @@ from vmkit.services import reconcile
 def test_an_overdue_deploy_is_failed_with_the_step_it_was_stuck_at_and_frees_its_environment(
     tenant, deps
 ):
-    world = make_world(tenant.client)
+    world = make_world(tenant)
     _, deploy_id = seed_runtime(deps, tenant.workspace_id, world)
     deploy = deps.store.get(Deploy, tenant.workspace_id, deploy_id)
     deploy.transition(DeployStatus.running)
@@ -37,7 +37,7 @@ def test_an_overdue_deploy_is_failed_with_the_step_it_was_stuck_at_and_frees_its
 
 
 def test_a_deploy_within_its_deadline_is_left_alone(tenant, deps):
-    world = make_world(tenant.client)
+    world = make_world(tenant)
     _, deploy_id = seed_runtime(deps, tenant.workspace_id, world)
     deploy = deps.store.get(Deploy, tenant.workspace_id, deploy_id)
     deploy.deadline_at = utcnow() + timedelta(hours=1)
@@ -47,7 +47,7 @@ def test_a_deploy_within_its_deadline_is_left_alone(tenant, deps):
 
 
 def test_an_agent_silent_for_ten_minutes_is_marked_disconnected(tenant, deps):
-    world = make_world(tenant.client)
+    world = make_world(tenant)
     instance_id, _ = seed_runtime(deps, tenant.workspace_id, world)
     instance = deps.store.get(Instance, tenant.workspace_id, instance_id)
     stale = (utcnow() - timedelta(minutes=11)).isoformat()

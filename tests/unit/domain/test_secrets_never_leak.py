@@ -26,7 +26,7 @@ CANARY_SECRET = "envsecret-CANARY-51e8b2"
 def test_canaries_never_leave_the_sealed_fields(tenant, deps, caplog, capsys):
     caplog.set_level(logging.DEBUG)
     c = tenant.client
-    world = make_world(c, token=CANARY_TOKEN)
+    world = make_world(tenant, token=CANARY_TOKEN)
     url = f"/api/environments/{world.environment_id}/env-vars"
     responses = [
         c.patch(

@@ -8,7 +8,7 @@ from tests.unit.mcp.mcp_support import mcp_url  # noqa: F401 (a fixture)
 
 @pytest.fixture
 def world(tenant):
-    return make_world(tenant.client)
+    return make_world(tenant)
 
 
 @pytest.fixture

@@ -317,7 +317,7 @@ def test_get_logs_bad_input(mcp_url, tenant, deps, world, arguments):
 
 
 def test_another_workspace_cannot_see_or_touch_an_environment(mcp_url, tenant, other_tenant, world):
-    make_world(other_tenant.client)
+    make_world(other_tenant)
     for tool, args in [
         ("deploy", {"environment_id": world.environment_id}),
         ("get_metrics", {"environment_id": world.environment_id}),

@@ -9,7 +9,7 @@ from tests.support.api import assert_error, make_world, seed_runtime
 
 @pytest.fixture
 def victim(tenant, deps):
-    world = make_world(tenant.client)
+    world = make_world(tenant)
     instance_id, deploy_id = seed_runtime(deps, tenant.workspace_id, world)
     key = tenant.client.post("/api/keys", json={"name": "victim key", "scopes": ["read"]}).json()[
         "id"
@@ -87,7 +87,10 @@ def test_lists_show_only_the_callers_workspace(tenant, other_tenant, victim):
     ]:
         assert other_tenant.client.get(path).json()["items"] == [], path
     other_audit = other_tenant.client.get("/api/audit").json()["items"]
-    assert {e["action"] for e in other_audit} == {"workspace.bootstrap"}
+    assert {e["action"] for e in other_audit} == {"workspace.bootstrap", "installation.claim"}
+    assert [
+        i["account_login"] for i in other_tenant.client.get("/api/installations").json()["items"]
+    ] == ["globex"]
     assert {k["name"] for k in other_tenant.client.get("/api/keys").json()["items"]} == {
         "bootstrap admin"
     }

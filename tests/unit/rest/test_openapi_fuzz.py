@@ -25,7 +25,7 @@ def test_no_operation_breaks_its_schema_or_errors(tenant, configure):
         SecretString=json.dumps({"client_id": "Iv1.x", "client_secret": "y"}),
     )
     configure(GITHUB_OAUTH_SECRET_NAME="vmkit/github-oauth", GITHUB_API_URL="http://127.0.0.1:9")
-    make_world(tenant.client)
+    make_world(tenant)
     schema = schemathesis.openapi.from_asgi("/openapi.json", tenant.client.app)
     failures: dict[str, str] = {}
     operations = [result.ok() for result in schema.get_all_operations()]

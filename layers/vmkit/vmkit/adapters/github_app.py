@@ -12,11 +12,11 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from vmkit.errors import ProviderError
-from vmkit.ports import PullRequest, WorkflowRun
+from vmkit.ports import InstallationInfo, PullRequest, RepositoryInfo, WorkflowRun
 
 
 @lru_cache(maxsize=64)
@@ -28,15 +28,90 @@ def _installation_client(app_id: str, private_key: str, installation_id: int, ba
     )
 
 
-def installation_id_for(app_id: str, private_key: str, owner: str, repo: str, base_url: str) -> int:
-    """Find the App's installation on a repo (for repos connected without one)."""
-    from githubkit import AppAuthStrategy, GitHub
+class GitHubAppClient:
+    """The App's own view (App JWT, installation tokens) and a signed-in user's (OAuth)."""
 
-    with (
-        _errors(f"find the VMKit GitHub App on {owner}/{repo}"),
-        GitHub(AppAuthStrategy(app_id, private_key), base_url=base_url) as github,
-    ):
-        return github.rest.apps.get_repo_installation(owner, repo).parsed_data.id
+    def __init__(self, *, app_id: str, private_key: str, base_url: str):
+        self.app_id = app_id
+        self.private_key = private_key
+        self.base_url = base_url
+
+    @cached_property
+    def _app(self) -> Any:
+        """A client authenticated as the App (a fresh JWT per request, made by githubkit)."""
+        from githubkit import AppAuthStrategy, GitHub
+
+        return GitHub(AppAuthStrategy(self.app_id, self.private_key), base_url=self.base_url)
+
+    def installation(self, installation_id: int) -> InstallationInfo | None:
+        with _errors(f"read installation {installation_id} of the VMKit GitHub App"):
+            found = _absent_on_404(
+                lambda: self._app.rest.apps.get_installation(installation_id).parsed_data
+            )
+        return _installation_info(found) if found else None
+
+    def installation_for_repo(self, owner: str, name: str) -> int | None:
+        with _errors(f"find the VMKit GitHub App on {owner}/{name}"):
+            found = _absent_on_404(
+                lambda: self._app.rest.apps.get_repo_installation(owner, name).parsed_data
+            )
+        return found.id if found else None
+
+    def installation_repository(
+        self, installation_id: int, owner: str, name: str
+    ) -> RepositoryInfo | None:
+        github = _installation_client(self.app_id, self.private_key, installation_id, self.base_url)
+        with _errors(f"read {owner}/{name} through installation {installation_id}"):
+            found = _absent_on_404(lambda: github.rest.repos.get(owner, name).parsed_data)
+        return RepositoryInfo(id=found.id, full_name=found.full_name) if found else None
+
+    def installation_repositories(self, installation_id: int) -> list[RepositoryInfo]:
+        github = _installation_client(self.app_id, self.private_key, installation_id, self.base_url)
+        with _errors(f"list the repositories of installation {installation_id}"):
+            return [
+                RepositoryInfo(id=repo.id, full_name=repo.full_name)
+                for repo in github.paginate(
+                    github.rest.apps.list_repos_accessible_to_installation,
+                    map_func=lambda r: r.parsed_data.repositories,
+                )
+            ]
+
+    def user_installations(self, user_token: str) -> list[InstallationInfo]:
+        from githubkit import GitHub, TokenAuthStrategy
+
+        with (
+            _errors("list the installations the signed-in user can access"),
+            GitHub(TokenAuthStrategy(user_token), base_url=self.base_url) as github,
+        ):
+            return [
+                _installation_info(found)
+                for found in github.paginate(
+                    github.rest.apps.list_installations_for_authenticated_user,
+                    map_func=lambda r: r.parsed_data.installations,
+                )
+            ]
+
+
+def _installation_info(found: Any) -> InstallationInfo:
+    account = found.account
+    return InstallationInfo(
+        id=found.id,
+        account_login=getattr(account, "login", None) or getattr(account, "slug", "") or "",
+        account_type=getattr(account, "type", None) or "Organization",
+        repository_selection=str(found.repository_selection),
+        suspended=found.suspended_at is not None,
+    )
+
+
+def _absent_on_404(read: Any) -> Any:
+    from githubkit.exception import RequestFailed
+
+    try:
+        return read()
+    except RequestFailed as exc:
+        if exc.response.status_code == 404:
+            return None
+        raise
 
 
 class GitHubRepo:

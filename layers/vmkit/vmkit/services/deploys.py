@@ -32,7 +32,7 @@ from vmkit.models import (
     utcnow,
 )
 from vmkit.schemas import DeployCreate, DeployPlan, PlannedChange
-from vmkit.services import audit
+from vmkit.services import audit, installations
 from vmkit.store import Page
 
 # How long a deploy may run before the sweeper fails it (waiting for a PR extends it).
@@ -89,13 +89,8 @@ def start_deploy(
         Scope.admin if action is DeployAction.teardown else Scope.deploy,
     )
     repo = deps.store.get(Repo, principal.workspace_id, env.repo_id)
-    if env.active_deploy_id:
-        raise Conflict(
-            f"{env.name} is busy with {env.active_deploy_id}; wait for it or cancel it "
-            f"(POST /api/deploys/{env.active_deploy_id}/cancel)",
-            code="deploy_in_progress",
-            details={"active_deploy_id": env.active_deploy_id},
-        )
+    if action is not DeployAction.teardown:  # a teardown still removes the VM and DNS
+        installations.require_access(deps, repo)
     deploy = Deploy(
         id=new_id("deploy"),
         workspace_id=env.workspace_id,
@@ -115,8 +110,7 @@ def start_deploy(
     # Named after the deploy, so its ARN is known before it starts (the record is
     # complete before the first step reads it) and a duplicate start is refused.
     deploy.execution_arn = machine.replace(":stateMachine:", ":execution:") + f":{deploy.id}"
-    env.active_deploy_id = deploy.id
-    deps.store.save(env)  # conditional on the version read: a concurrent start gets 409
+    _hold(deps, env, deploy.id)
     deps.store.create(deploy)
     try:
         deps.executions.start(machine, deploy.id, _execution_input(deps, deploy))
@@ -134,6 +128,32 @@ def start_deploy(
         ref=deploy.ref,
     )
     return deploy
+
+
+def _hold(deps: Deps, env: Environment, deploy_id: str) -> None:
+    """Take the environment for this deploy. Of two racing starts, the conditional save
+    lets one win; the other reads the winner and is told its id."""
+    while True:
+        if env.active_deploy_id:
+            raise _busy(env)
+        env.active_deploy_id = deploy_id
+        try:
+            deps.store.save(env)
+            return
+        except Conflict:
+            env = deps.store.get(Environment, env.workspace_id, env.id)
+
+
+def _busy(env: Environment) -> Conflict:
+    """The 409 a start gets while another deploy holds the environment (it names that one,
+    so the caller can follow or cancel it)."""
+    active = env.active_deploy_id
+    return Conflict(
+        f"{env.name} is busy with {active}; wait for it or cancel it "
+        f"(POST /api/deploys/{active}/cancel)",
+        code="deploy_in_progress",
+        details={"active_deploy_id": active},
+    )
 
 
 def destroy_environment(

@@ -7,7 +7,7 @@ import hashlib
 from vmkit import catalog, credentials
 from vmkit.auth import Principal
 from vmkit.deps import Deps
-from vmkit.errors import Conflict
+from vmkit.errors import Conflict, Forbidden, PayloadTooLarge
 from vmkit.hostnames import app_hostname
 from vmkit.ids import new_id
 from vmkit.models import ComputeTarget, Environment, EnvVar, Repo, Scope
@@ -47,8 +47,31 @@ def _seal_vars(deps: Deps, env: Environment, inputs: list[EnvVarInput]) -> list[
     ]
 
 
+# DynamoDB stores an item of at most 400 KB; the environment's record must fit with its
+# variables (secrets sealed: base64 and a data key each), with room to spare.
+ENV_RECORD_BUDGET_BYTES = 350_000
+
+
+def _within_budget(env: Environment) -> None:
+    size = len(env.model_dump_json())
+    if size > ENV_RECORD_BUDGET_BYTES:
+        raise PayloadTooLarge(
+            f"the variables of {env.name} would take {size} bytes stored, over the limit of "
+            f"{ENV_RECORD_BUDGET_BYTES}; keep large files (certificates, bundles) out of "
+            "env vars or split them across fewer, smaller values",
+            code="env_vars_too_large",
+            details={"limit_bytes": ENV_RECORD_BUDGET_BYTES, "size_bytes": size},
+        )
+
+
 def create_environment(deps: Deps, principal: Principal, data: EnvironmentCreate) -> Environment:
     principal.require(Scope.admin)
+    if principal.environment_ids:  # it could never act on the environment it made
+        raise Forbidden(
+            "this API key is restricted to some environments and cannot create new ones; "
+            "use a key without an environment restriction",
+            code="environment_not_allowed",
+        )
     repo = deps.store.get(Repo, principal.workspace_id, data.repo_id)
     target = deps.store.get(ComputeTarget, principal.workspace_id, data.compute_target_id)
     # Refused here, naming what the provider does offer, rather than by the cloud at deploy.
@@ -58,13 +81,8 @@ def create_environment(deps: Deps, principal: Principal, data: EnvironmentCreate
     names = [v.name for v in data.env_vars]
     if len(names) != len(set(names)):
         raise Conflict("each env var name may appear once", code="duplicate_env_var")
-    environment_id = new_id("environment")
-    if not deps.store.claim(Claims.environment_name(repo.id, data.name), environment_id):
-        raise Conflict(
-            f"{repo.full_name} already has an environment named {data.name}", code="already_exists"
-        )
     env = Environment(
-        id=environment_id,
+        id=new_id("environment"),
         workspace_id=principal.workspace_id,
         repo_id=repo.id,
         name=data.name,
@@ -72,10 +90,22 @@ def create_environment(deps: Deps, principal: Principal, data: EnvironmentCreate
         compute_target_id=target.id,
         server_type=server_type,
         region=region,
-        hostname=_claim_hostname(deps, repo, data.name, environment_id),
+        hostname=f"{data.name}.{deps.settings.apps_domain}",  # until its own is claimed
     )
     env.env_vars = _seal_vars(deps, env, data.env_vars)
-    deps.store.create(env)
+    _within_budget(env)  # before any name is taken, so a refusal leaves nothing behind
+    name_claim = Claims.environment_name(repo.id, data.name)
+    if not deps.store.claim(name_claim, env.id):
+        raise Conflict(
+            f"{repo.full_name} already has an environment named {data.name}", code="already_exists"
+        )
+    try:
+        env.hostname = _claim_hostname(deps, repo, data.name, env.id)
+        deps.store.create(env)
+    except BaseException:
+        deps.store.release(name_claim, env.id)
+        deps.store.release(Claims.hostname(env.hostname), env.id)
+        raise
     audit.record(
         deps,
         principal,
@@ -150,6 +180,7 @@ def set_env_vars(
         )
     keep = [v for v in env.env_vars if v.name not in set(set_names) | set(data.unset)]
     env.env_vars = keep + _seal_vars(deps, env, data.set)
+    _within_budget(env)
     deps.store.save(env)
     audit.record(
         deps,

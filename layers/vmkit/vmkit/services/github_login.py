@@ -46,6 +46,7 @@ def identity_from_code(deps: Deps, code: str, request_base_url: str) -> GitHubId
     try:
         with GitHub(strategy, base_url=deps.settings.github_api_url) as github:
             user = github.rest.users.get_authenticated().parsed_data
+            token = strategy.token  # exchanged for the code by the call above
     except GitHubException as exc:
         raise Unauthenticated(
             "GitHub did not accept the sign-in code; start the login again"
@@ -55,4 +56,5 @@ def identity_from_code(deps: Deps, code: str, request_base_url: str) -> GitHubId
         login=user.login,
         name=getattr(user, "name", None),
         email=getattr(user, "email", None),
+        token=token,
     )

@@ -18,7 +18,7 @@ from vmkit.errors import NotFound
 from vmkit.models import ComputeTarget, Environment, OnboardingState, Repo, Scope
 from vmkit.ports import PullRequest
 from vmkit.secrets import NotConfigured, get_secret
-from vmkit.services import audit
+from vmkit.services import audit, repos
 
 BRANCH = "vmkit/onboarding"
 TITLE = "Deploy with VMKit"
@@ -39,7 +39,7 @@ def scan_repo(deps: Deps, principal: Principal, repo_id: str) -> ScanResult:
 
     principal.require(Scope.deploy)
     repo = deps.store.get(Repo, principal.workspace_id, repo_id)
-    forge = deps.forge(repo)
+    forge = repos.forge(deps, repo)
     result = scan(forge.files(repo.default_branch))
     repo.scan = result.model_dump(mode="json")
     deps.store.save(repo)
@@ -64,8 +64,12 @@ def onboard_repo(
     overwrite: bool = False,
 ) -> OnboardingResult:
     principal.require(Scope.deploy)
+    if environment_id:
+        principal.require_environment(environment_id)
     repo = deps.store.get(Repo, principal.workspace_id, repo_id)
-    envs = deps.store.children(Environment, repo.id)
+    # A key restricted to some environments onboards only for those: the PR's config
+    # names the chosen environment's host.
+    envs = [e for e in deps.store.children(Environment, repo.id) if principal.may_see(e.id)]
     env = (
         next((e for e in envs if e.id == environment_id), None)
         if environment_id
@@ -99,7 +103,7 @@ def _vm_arch(deps: Deps, env: Environment) -> Literal["arm64", "amd64"]:
 def _propose(deps: Deps, repo: Repo, env: Environment, *, overwrite: bool) -> OnboardingResult:
     from vmkit.ai import GenerationContext, generate_onboarding, scan
 
-    forge = deps.forge(repo)
+    forge = repos.forge(deps, repo)
     files_view = forge.files(repo.default_branch)
     scan_result = scan(files_view)
     ctx = GenerationContext(

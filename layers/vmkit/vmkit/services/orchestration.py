@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from vmkit import agentrpc, auth, credentials
 from vmkit.deps import Deps
-from vmkit.errors import AgentUnavailable, Conflict
+from vmkit.errors import AgentUnavailable, Conflict, Forbidden
 from vmkit.ids import new_id
 from vmkit.models import (
     ComputeTarget,
@@ -35,7 +35,7 @@ from vmkit.models import (
     StepRecord,
     utcnow,
 )
-from vmkit.services import environments, waits
+from vmkit.services import environments, installations, repos, waits
 from vmkit.services.deploys import finish_deploy
 from vmkit.store import WaitFor
 
@@ -123,7 +123,7 @@ def load_context(deps: Deps, step: StepInput) -> dict[str, Any]:
         ctx.record("LoadContext", "succeeded", "tearing down", DeployStatus.running)
         return {"action": ctx.deploy.action.value}
     ref = ctx.deploy.ref or ctx.repo.default_branch
-    ctx.deploy.commit_sha = deps.forge(ctx.repo).default_branch_sha(ref)
+    ctx.deploy.commit_sha = repos.forge(deps, ctx.repo).default_branch_sha(ref)
     ctx.record(
         "LoadContext",
         "succeeded",
@@ -137,7 +137,7 @@ def check_onboarding(deps: Deps, step: StepInput) -> dict[str, Any]:
     """Is the VMKit workflow on the branch being deployed? If not, onboarding comes first."""
     ctx = Context(deps, step)
     ref = ctx.deploy.ref or ctx.repo.default_branch
-    onboarded = deps.forge(ctx.repo).file_exists(WORKFLOW_PATH, ref)
+    onboarded = repos.forge(deps, ctx.repo).file_exists(WORKFLOW_PATH, ref)
     if onboarded and ctx.repo.onboarding not in (
         OnboardingState.merged,
         OnboardingState.already_onboarded,
@@ -301,7 +301,7 @@ def ensure_dns(deps: Deps, step: StepInput) -> dict[str, Any]:
 def ensure_deploy_secrets(deps: Deps, step: StepInput) -> dict[str, Any]:
     """The deploy key and the environment's variables, as Actions secrets and variables."""
     ctx = Context(deps, step)
-    forge = deps.forge(ctx.repo)
+    forge = repos.forge(deps, ctx.repo)
     forge.set_secret(SSH_KEY_SECRET, credentials.deploy_private_key(deps.sealer, ctx.target))
     values = credentials.env_var_values(deps.sealer, ctx.env)
     for var in ctx.env.env_vars:
@@ -326,7 +326,7 @@ def dispatch_workflow(deps: Deps, step: StepInput) -> None:
     ctx.wait(
         "DispatchWorkflow", "workflow", step.task_token, "GitHub Actions is building and deploying"
     )
-    deps.forge(ctx.repo).dispatch_workflow(
+    repos.forge(deps, ctx.repo).dispatch_workflow(
         WORKFLOW_FILE,
         ctx.deploy.ref or ctx.repo.default_branch,
         {"deploy_id": ctx.deploy.id, "environment": ctx.env.slug, "server_host": instance.ip},
@@ -404,6 +404,11 @@ def delete_dns(deps: Deps, step: StepInput) -> dict[str, Any]:
 def delete_deploy_secrets(deps: Deps, step: StepInput) -> dict[str, Any]:
     """Remove what VMKit put in the repo's Actions settings; the repo's files stay."""
     ctx = Context(deps, step)
+    try:
+        installations.require_access(deps, ctx.repo)
+    except Forbidden as exc:  # the VM and DNS go regardless; the secrets are out of reach
+        ctx.record("DeleteDeploySecrets", "skipped", exc.message)
+        return {}
     forge = deps.forge(ctx.repo)
     for name in [SSH_KEY_SECRET, *(v.name for v in ctx.env.env_vars if v.secret)]:
         forge.delete_secret(name)

@@ -12,10 +12,12 @@ from datetime import timedelta
 from typing import Any
 
 from vmkit import agentrpc
+from vmkit import github_payloads as gh
 from vmkit.deps import Deps
-from vmkit.errors import ProviderError
+from vmkit.errors import VMKitError
 from vmkit.models import Deploy, DeployFailure, DeployStatus, Instance, Repo, utcnow
 from vmkit.observability import logger
+from vmkit.services import repos
 from vmkit.services.deploys import finish_deploy
 from vmkit.services.github_webhooks import record_run
 from vmkit.services.orchestration import WORKFLOW_FILE
@@ -57,8 +59,8 @@ def _fail_overdue(deps: Deps, deploy: Deploy) -> None:
 def _ask_github(deps: Deps, deploy: Deploy) -> bool:
     repo = deps.store.get(Repo, deploy.workspace_id, deploy.repo_id)
     try:
-        run = deps.forge(repo).find_run(WORKFLOW_FILE, deploy.id)
-    except ProviderError as exc:
+        run = repos.forge(deps, repo).find_run(WORKFLOW_FILE, deploy.id)
+    except VMKitError as exc:  # GitHub down, or the repo no longer reachable
         logger.warning(
             "could not ask GitHub about a run",
             extra={"deploy_id": deploy.id, "reason": exc.message},
@@ -66,14 +68,15 @@ def _ask_github(deps: Deps, deploy: Deploy) -> bool:
         return False
     if run is None or run.status != "completed":
         return False
-    record_run(
+    outcome = record_run(
         deps,
         deploy,
-        {
-            "id": run.id,
-            "status": run.status,
-            "conclusion": run.conclusion,
-            "html_url": run.html_url,
-        },
+        gh.WorkflowRun(
+            id=run.id,
+            name=run.name,
+            status=run.status,
+            conclusion=run.conclusion,
+            html_url=run.html_url,
+        ),
     )
-    return True
+    return outcome["status"] == "completed"

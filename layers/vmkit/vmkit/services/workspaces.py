@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vmkit import auth
 from vmkit.auth import Principal
@@ -24,6 +24,7 @@ from vmkit.models import (
 from vmkit.services import audit
 
 SESSION_LIFETIME_S = 7 * 24 * 3600
+GITHUB_TOKEN_KIND = "github_user_token"  # noqa: S105 (an encryption-context label)
 
 
 def bootstrap_workspace(deps: Deps, name: str) -> tuple[Workspace, str]:
@@ -52,6 +53,9 @@ class GitHubIdentity:
     login: str
     name: str | None = None
     email: str | None = None
+    token: str | None = field(
+        default=None, repr=False
+    )  # the user's GitHub token, sealed on the session
 
 
 def login(deps: Deps, identity: GitHubIdentity) -> tuple[User, Workspace, str]:
@@ -91,22 +95,34 @@ def login(deps: Deps, identity: GitHubIdentity) -> tuple[User, Workspace, str]:
         founder = Principal(workspace.id, user.id, Scope.admin, Interface.rest)
         audit.record(deps, founder, "workspace.create", "workspace", workspace.id, login=user.login)
     issued = auth.issue(auth.SESSION_PREFIX)
-    deps.store.create(
-        Session(
-            id=issued.key_id,
-            workspace_id=workspace.id,
-            user_id=user.id,
-            verifier=issued.verifier,
-            expires_at=int(utcnow().timestamp()) + SESSION_LIFETIME_S,
-        )
+    session = Session(
+        id=issued.key_id,
+        workspace_id=workspace.id,
+        user_id=user.id,
+        verifier=issued.verifier,
+        expires_at=int(utcnow().timestamp()) + SESSION_LIFETIME_S,
     )
+    if identity.token:
+        session.github_token = deps.sealer.seal(
+            identity.token,
+            workspace_id=workspace.id,
+            record_id=session.id,
+            kind=GITHUB_TOKEN_KIND,
+        )
+    deps.store.create(session)
     return user, workspace, issued.plaintext
 
 
 def session_principal(deps: Deps, token: str) -> Principal:
     session, workspace_id = auth.authenticate_session(deps.store, token)
     member = deps.store.get(Member, workspace_id, session.user_id)
-    return Principal(workspace_id, session.user_id, ROLE_SCOPE[member.role], Interface.rest)
+    return Principal(
+        workspace_id,
+        session.user_id,
+        ROLE_SCOPE[member.role],
+        Interface.rest,
+        session_id=session.id,
+    )
 
 
 def logout(deps: Deps, token: str) -> None:

@@ -6,7 +6,7 @@ GSI1 `lookup`: find a row by a globally unique handle without knowing its worksp
   (`KEY#{api key id}`, `SESSION#{id}`, `AGENT#{agent token id}`, `DEPLOY#{id}`,
   `GHREPO#{github repo id}`, `GHUSER#{github user id}`, `PRWAIT#{repo id}`).
 GSI2 `parent`: children of a parent (`REPO#{id}` → environments, `ENV#{id}` → deploys,
-  `USER#{id}` → memberships).
+  `INSTALLATION#{github id}` → repos, `USER#{id}` → memberships).
 GSI3 `sweep`: sparse, for the scheduled sweepers (`ACTIVE_DEPLOY` by deadline,
   `CONNECTED_AGENT` by last seen).
 Global rows outside workspaces: `USER#{id}`, `CONN#{connection id}`,
@@ -41,7 +41,11 @@ _LOOKUP_PREFIX: dict[type[Record], str] = {
     Deploy: "DEPLOY",
     Repo: "GHREPO",  # by GitHub's repo id
 }
-_PARENT_PREFIX: dict[type[Record], str] = {Environment: "REPO", Deploy: "ENV"}
+_PARENT_PREFIX: dict[type[Record], str] = {
+    Environment: "REPO",
+    Deploy: "ENV",
+    Repo: "INSTALLATION",  # repos by the installation they are connected through
+}
 SWEEP_GROUP: dict[type[Record], str] = {Deploy: "ACTIVE_DEPLOY", Instance: "CONNECTED_AGENT"}
 
 
@@ -115,6 +119,10 @@ class Claims:
     def hostname(hostname: str) -> str:
         return f"HOST#{hostname}"
 
+    @staticmethod
+    def installation(installation_id: int | str) -> str:
+        return f"INSTALLATION#{installation_id}"
+
 
 def index_attributes(record: Record) -> dict[str, Any]:
     """The GSI attributes a record carries; absent attributes keep the sparse indexes small."""
@@ -136,8 +144,14 @@ def index_attributes(record: Record) -> dict[str, Any]:
             lookup(record.id)
         case Member():
             attrs.update(gsi2pk=user_pk(record.id), gsi2sk=workspace_pk(record.workspace_id))
-        case Repo() if record.github_repo_id is not None:
-            lookup(record.github_repo_id)
+        case Repo():
+            if record.github_repo_id is not None:
+                lookup(record.github_repo_id)
+            if record.installation_id is not None:
+                attrs.update(
+                    gsi2pk=parent_key(Repo, str(record.installation_id)),
+                    gsi2sk=record_sk(record.kind, record.id),
+                )
         case Environment():
             parent(record.repo_id)
         case Instance():
