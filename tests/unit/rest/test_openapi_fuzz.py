@@ -19,12 +19,19 @@ EXAMPLES_PER_OPERATION = 25
 
 
 def test_no_operation_breaks_its_schema_or_errors(tenant, configure):
-    # Sign-in configured (pointing GitHub at a closed port), and some data to find.
-    boto3.client("secretsmanager").create_secret(
+    # Sign-in and the App configured (GitHub at a closed port), and some data to find.
+    secrets = boto3.client("secretsmanager")
+    secrets.create_secret(
         Name="vmkit/github-oauth",
         SecretString=json.dumps({"client_id": "Iv1.x", "client_secret": "y"}),
     )
-    configure(GITHUB_OAUTH_SECRET_NAME="vmkit/github-oauth", GITHUB_API_URL="http://127.0.0.1:9")
+    secrets.create_secret(Name="vmkit/github-webhook", SecretString="webhook-secret")
+    configure(
+        GITHUB_OAUTH_SECRET_NAME="vmkit/github-oauth",
+        GITHUB_WEBHOOK_SECRET_NAME="vmkit/github-webhook",
+        GITHUB_APP_SLUG="vmkit-test",
+        GITHUB_API_URL="http://127.0.0.1:9",
+    )
     make_world(tenant)
     schema = schemathesis.openapi.from_asgi("/openapi.json", tenant.client.app)
     failures: dict[str, str] = {}
