@@ -92,7 +92,7 @@ def test_sizes_and_regions_digitalocean_does_not_offer_are_refused_at_creation(
                     **extra,
                 },
             ),
-            422,
+            409,
             code,
         )
         assert named in error["message"] and "digitalocean" in error["message"]

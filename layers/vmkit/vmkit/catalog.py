@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from vmkit.errors import InvalidInput
+from vmkit.errors import Conflict, InvalidInput
 from vmkit.models import Provider
 
 
@@ -181,6 +181,16 @@ HETZNER_REGIONS = tuple(HETZNER.regions)
 DEFAULT_SERVER_TYPE = HETZNER.default_type
 
 
+# Every size and region some provider offers: what an API request may name at all (the
+# schemas list them); whether the chosen target's provider offers it is checked later.
+ALL_SERVER_TYPES: tuple[str, ...] = tuple(
+    dict.fromkeys(name for o in CATALOG.values() for name in o.types)
+)
+ALL_REGIONS: tuple[str, ...] = tuple(
+    dict.fromkeys(name for o in CATALOG.values() for name in o.regions)
+)
+
+
 def offer(provider: Provider) -> Offer:
     if provider not in CATALOG:
         raise InvalidInput(
@@ -192,7 +202,7 @@ def offer(provider: Provider) -> Offer:
 def server_type(provider: Provider, name: str) -> ServerType:
     types = offer(provider).types
     if name not in types:
-        raise InvalidInput(
+        raise Conflict(
             f"server type '{name}' is not offered for {provider.value}; "
             f"choose one of {', '.join(types)}",
             code="invalid_server_type",
@@ -204,7 +214,7 @@ def server_type(provider: Provider, name: str) -> ServerType:
 def check_region(provider: Provider, region: str) -> str:
     regions = offer(provider).regions
     if region not in regions:
-        raise InvalidInput(
+        raise Conflict(
             f"region '{region}' is not offered for {provider.value}; "
             f"choose one of {', '.join(regions)}",
             code="invalid_region",

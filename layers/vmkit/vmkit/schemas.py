@@ -11,8 +11,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
 
+from vmkit import catalog
 from vmkit.ids import PREFIXES, id_pattern
 from vmkit.models import (
     ApiKey,
@@ -68,6 +76,13 @@ LOG_LINES_CONSTRAINTS: dict[str, Any] = {
     "le": 5000,
     "description": "How many of the latest lines, 1 to 5000.",
 }
+
+# A size or region of some provider's catalog (the target's provider is checked after).
+ServerTypeName = Literal[catalog.ALL_SERVER_TYPES]  # type: ignore[valid-type]
+RegionName = Literal[catalog.ALL_REGIONS]  # type: ignore[valid-type]
+GitHubInstallationId = Annotated[
+    int, Field(ge=1, le=2**53 - 1, description="GitHub's installation id.")
+]
 
 TargetId = Annotated[str, Field(**id_constraints("compute_target"))]
 RepoId = Annotated[str, Field(**id_constraints("repo"))]
@@ -140,7 +155,7 @@ class ComputeTargetCreate(Input):
     token: Annotated[str, StringConstraints(min_length=8, max_length=512)] | None = Field(
         default=None, description="The provider's API token; stored encrypted, never returned."
     )
-    default_region: Annotated[str, StringConstraints(max_length=32)] | None = None
+    default_region: RegionName | None = None
 
     @model_validator(mode="after")
     def _token_needed(self) -> ComputeTargetCreate:
@@ -154,7 +169,7 @@ class ComputeTargetCreate(Input):
 class ComputeTargetUpdate(Input):
     name: Name | None = None
     token: Annotated[str, StringConstraints(min_length=8, max_length=512)] | None = None
-    default_region: Annotated[str, StringConstraints(max_length=32)] | None = None
+    default_region: RegionName | None = None
 
 
 class ComputeTargetPublic(Output):
@@ -230,7 +245,7 @@ class InstallUrl(Output):
 
 
 class InstallationClaim(Input):
-    installation_id: int = Field(ge=1, le=2**63 - 1, description="GitHub's installation id.")
+    installation_id: GitHubInstallationId
 
 
 class RepositoryOption(Output):
@@ -247,10 +262,8 @@ class RepoCreate(Input):
     full_name: Annotated[
         str, StringConstraints(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
     ] = Field(examples=["acme/invoicer"])
-    installation_id: int | None = Field(
+    installation_id: GitHubInstallationId | None = Field(
         default=None,
-        ge=1,
-        le=2**63 - 1,
         description="The workspace's installation covering the repo; found on GitHub if omitted.",
     )
     default_branch: Annotated[str, StringConstraints(min_length=1, max_length=255)] = "main"
@@ -261,7 +274,7 @@ class OnboardRequest(Input):
         default=None,
         description="Environment whose host the config names; the repo's first if omitted.",
     )
-    overwrite: bool = Field(default=False, description="Replace files the repo already has.")
+    overwrite: StrictBool = Field(default=False, description="Replace files the repo already has.")
 
 
 class RepoPublic(Output):
@@ -292,7 +305,7 @@ ENV_VARS_PER_REQUEST = 100
 class EnvVarInput(Input):
     name: EnvVarName
     value: Annotated[str, StringConstraints(max_length=ENV_VAR_VALUE_MAX_CHARS)]
-    secret: bool = False
+    secret: StrictBool = False  # "false" (a string) is not a bool: refused, not taken as True
 
 
 class EnvVarPublic(Output):
@@ -305,20 +318,20 @@ class EnvironmentCreate(Input):
     repo_id: RepoId
     name: EnvSlug = Field(examples=["production"])
     compute_target_id: TargetId
-    server_type: Annotated[str, StringConstraints(max_length=32)] | None = Field(
+    server_type: ServerTypeName | None = Field(
         default=None,
         description="VM size (GET /api/catalog lists each provider's); the target "
         "provider's default if omitted: cax11 on hetzner, s-2vcpu-4gb on digitalocean.",
     )
-    region: Annotated[str, StringConstraints(max_length=32)] | None = Field(
+    region: RegionName | None = Field(
         default=None, description="Region; the compute target's default if omitted."
     )
     env_vars: list[EnvVarInput] = Field(default_factory=list, max_length=ENV_VARS_PER_REQUEST)
 
 
 class EnvironmentUpdate(Input):
-    server_type: Annotated[str, StringConstraints(max_length=32)] | None = None
-    region: Annotated[str, StringConstraints(max_length=32)] | None = Field(
+    server_type: ServerTypeName | None = None
+    region: RegionName | None = Field(
         default=None, description="Another region; only before the environment has a VM."
     )
     compute_target_id: TargetId | None = None

@@ -58,7 +58,7 @@ def test_a_new_token_is_checked_before_it_replaces_the_old_one(tenant, clouds):
 
 
 def test_a_region_digitalocean_does_not_offer_is_refused_for_the_target(tenant, clouds):
-    error = assert_error(do_target(tenant.client, default_region="fsn1"), 422, "invalid_region")
+    error = assert_error(do_target(tenant.client, default_region="fsn1"), 409, "invalid_region")
     assert "fsn1" in error["message"] and "nyc3" in error["message"]
     assert clouds.checked() == []  # refused before the provider was asked anything
 
@@ -80,7 +80,7 @@ def test_environments_take_the_providers_default_size_and_refuse_others(tenant):
         ({"region": "hel1"}, "invalid_region", "hel1"),
     ):
         body = {"repo_id": repo_id, "name": "staging", "compute_target_id": target["id"], **extra}
-        error = assert_error(tenant.client.post("/api/environments", json=body), 422, code)
+        error = assert_error(tenant.client.post("/api/environments", json=body), 409, code)
         assert named in error["message"] and error["details"]["provider"] == "digitalocean"
     names = [e["name"] for e in tenant.client.get("/api/environments").json()["items"]]
     assert names == ["production"]
@@ -101,7 +101,7 @@ def test_moving_an_environment_to_another_provider_checks_its_size_and_region(te
     ).json()
     url = f"/api/environments/{env['id']}"
     moved = tenant.client.patch(url, json={"compute_target_id": digitalocean["id"]})
-    assert_error(moved, 422, "invalid_server_type")  # cax11 is Hetzner's
+    assert_error(moved, 409, "invalid_server_type")  # cax11 is Hetzner's
     moved = tenant.client.patch(
         url,
         json={

@@ -122,8 +122,10 @@ def test_create_environment_returns_its_url_and_masks_secrets(mcp_url, tenant, w
     [
         ({"name": "Prod Env"}, "invalid_input", "name"),
         ({"name": "production"}, "already_exists", "production"),
-        ({"server_type": "cx99"}, "invalid_server_type", "cax11"),
-        ({"region": "mars1"}, "invalid_region", "fsn1"),
+        ({"server_type": "cx99"}, "invalid_input", "server_type"),
+        ({"region": "mars1"}, "invalid_input", "region"),
+        ({"server_type": "s-2vcpu-4gb"}, "invalid_server_type", "cax11"),
+        ({"region": "nyc3"}, "invalid_region", "fsn1"),
         ({"compute_target_id": "hetzner"}, "invalid_input", "compute_target_id"),
         ({"env_vars": [{"name": "A", "value": "1", "scret": True}]}, "invalid_input", "scret"),
     ],

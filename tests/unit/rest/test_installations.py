@@ -97,7 +97,7 @@ def test_a_repo_of_another_workspaces_installation_cannot_be_connected(tenant, o
 
 def test_a_repo_without_the_app_installed_gets_a_clear_4xx(tenant):
     refused = tenant.client.post("/api/repos", json={"full_name": "nobody/app"})
-    error = assert_error(refused, 422, "app_not_installed")
+    error = assert_error(refused, 403, "app_not_installed")
     assert "install" in error["message"]
 
 

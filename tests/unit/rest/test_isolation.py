@@ -100,7 +100,7 @@ def test_a_cursor_from_another_workspace_is_refused(tenant, other_tenant, victim
     cursor = tenant.client.get("/api/audit", params={"limit": 1}).json()["next_cursor"]
     assert cursor
     assert_error(
-        other_tenant.client.get("/api/audit", params={"cursor": cursor}), 422, "invalid_cursor"
+        other_tenant.client.get("/api/audit", params={"cursor": cursor}), 404, "cursor_not_found"
     )
 
 

@@ -151,7 +151,17 @@ def test_bad_server_type_and_region_name_the_choices(tenant, world):
             "server_type": "cx99",
         },
     )
-    assert "cax11" in assert_error(resp, 422, "invalid_server_type")["message"]
+    assert assert_error(resp, 422, "invalid_input")["details"][0]["loc"] == ["body", "server_type"]
+    resp = tenant.client.post(
+        "/api/environments",
+        json={
+            "repo_id": world.repo_id,
+            "name": "staging",
+            "compute_target_id": world.target_id,
+            "server_type": "s-2vcpu-4gb",  # DigitalOcean's, on a Hetzner target
+        },
+    )
+    assert "cax11" in assert_error(resp, 409, "invalid_server_type")["message"]
     resp = tenant.client.post(
         "/api/environments",
         json={
@@ -161,7 +171,17 @@ def test_bad_server_type_and_region_name_the_choices(tenant, world):
             "region": "mars1",
         },
     )
-    assert "fsn1" in assert_error(resp, 422, "invalid_region")["message"]
+    assert assert_error(resp, 422, "invalid_input")["details"][0]["loc"] == ["body", "region"]
+    resp = tenant.client.post(
+        "/api/environments",
+        json={
+            "repo_id": world.repo_id,
+            "name": "staging",
+            "compute_target_id": world.target_id,
+            "region": "nyc3",  # DigitalOcean's
+        },
+    )
+    assert "fsn1" in assert_error(resp, 409, "invalid_region")["message"]
 
 
 def test_instances_and_deploys(tenant, deps, world):
@@ -409,7 +429,7 @@ def test_bad_query_parameters(tenant):
     assert_error(tenant.client.get("/api/audit", params={"limit": 0}), 422)
     assert_error(tenant.client.get("/api/audit", params={"limit": "ten"}), 422)
     assert_error(
-        tenant.client.get("/api/audit", params={"cursor": "garbage!"}), 422, "invalid_cursor"
+        tenant.client.get("/api/audit", params={"cursor": "garbage!"}), 404, "cursor_not_found"
     )
     assert_error(tenant.client.get("/api/environments", params={"repo_id": "nope"}), 422)
 

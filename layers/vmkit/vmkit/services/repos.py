@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from vmkit.auth import Principal
 from vmkit.deps import Deps
-from vmkit.errors import Conflict, Forbidden, InvalidInput
+from vmkit.errors import Conflict, Forbidden
 from vmkit.ids import new_id, slugify
 from vmkit.models import Environment, Repo, Scope
 from vmkit.ports import Forge
@@ -19,7 +19,7 @@ def connect_repo(deps: Deps, principal: Principal, data: RepoCreate) -> Repo:
     owner, name = data.full_name.split("/", 1)
     installation_id = data.installation_id or deps.github.installation_for_repo(owner, name)
     if installation_id is None:
-        raise InvalidInput(
+        raise Forbidden(
             f"the VMKit GitHub App is not installed on {data.full_name}; install it on the "
             "repo's account (GET /api/installations/install-url), then connect the repo",
             code="app_not_installed",

@@ -15,7 +15,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from vmkit.errors import Conflict, InvalidInput
+from vmkit.errors import Conflict, NotFound
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -49,12 +49,16 @@ def encode_cursor(key: dict[str, Any] | None) -> str | None:
 
 def decode_cursor(cursor: str, expected_pk: str) -> dict[str, Any]:
     """Decode a page cursor, refusing one that points into another partition."""
+    unknown = NotFound(
+        "no page starts at this cursor: it was not returned by this listing; list again without it",
+        code="cursor_not_found",
+    )
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, TypeError) as exc:
-        raise InvalidInput("cursor is not one this API returned", code="invalid_cursor") from exc
+        raise unknown from exc
     if not isinstance(data, dict) or data.get("pk") != expected_pk:
-        raise InvalidInput("cursor is not one this API returned", code="invalid_cursor")
+        raise unknown
     return to_item(data)
 
 

@@ -22,8 +22,10 @@ from vmkit.schemas import (
     EnvVarsUpdate,
     Limit,
     ListOf,
+    RegionName,
     RepoId,
     RepoPublic,
+    ServerTypeName,
     TargetId,
 )
 from vmkit.services import compute_targets, environments, onboarding, repos
@@ -123,18 +125,16 @@ def create_environment(
     ],
     compute_target_id: TargetId,
     server_type: Annotated[
-        str | None,
+        ServerTypeName | None,
         Field(
-            max_length=32,
             description=f"VM size, one the target's provider offers; {SIZES_BY_PROVIDER}. "
             "Local targets take hetzner's sizes. The provider's default if omitted; an "
             "unknown size is refused with the list of valid ones.",
         ),
     ] = None,
     region: Annotated[
-        str | None,
+        RegionName | None,
         Field(
-            max_length=32,
             description="Region such as fsn1 (hetzner) or nyc3 (digitalocean); the target's "
             "default if omitted.",
         ),

@@ -17,7 +17,7 @@ from vmkit.services import installations
 router = APIRouter(tags=["installations"])
 
 InstallationIdPath = Annotated[
-    int, Path(ge=1, le=2**63 - 1, description="GitHub's installation id.")
+    int, Path(ge=1, le=2**53 - 1, description="GitHub's installation id.")
 ]
 DASHBOARD_GITHUB_PAGE = "/settings/github"
 
@@ -68,7 +68,7 @@ def claim(deps: DepsDep, principal: PrincipalDep, body: InstallationClaim) -> In
     return _public(installations.claim(deps, principal, body.installation_id))
 
 
-@router.get("/api/installations/{installation_id}/repositories", name="list_installation_repos")
+@router.get("/api/installations/{installation_id:int}/repositories", name="list_installation_repos")
 def repositories(
     deps: DepsDep, principal: PrincipalDep, installation_id: InstallationIdPath
 ) -> ListOf[RepositoryOption]:
@@ -80,7 +80,7 @@ def repositories(
 
 
 @router.delete(
-    "/api/installations/{installation_id}",
+    "/api/installations/{installation_id:int}",
     name="release_installation",
     status_code=status.HTTP_204_NO_CONTENT,
 )
@@ -101,7 +101,7 @@ def release(
 def setup(
     deps: DepsDep,
     principal: PrincipalDep,
-    installation_id: Annotated[int, Query(ge=1, le=2**63 - 1)],
+    installation_id: Annotated[int, Query(ge=1, le=2**53 - 1)],
     state: Annotated[str, Query(min_length=1, max_length=512)],
 ) -> RedirectResponse:
     """Where GitHub sends the browser after an install (the App's Setup URL): claims the
