@@ -65,7 +65,7 @@ def test_a_bad_token_is_refused_and_nothing_is_stored(local: Local):
             "/api/compute-targets",
             json={"name": "typo", "provider": "digitalocean", "token": "dop_v1_not-the-token"},
         ),
-        422,
+        403,
         "invalid_provider_token",
     )
     assert "DigitalOcean refused the API token" in error["message"]

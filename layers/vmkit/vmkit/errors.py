@@ -92,12 +92,12 @@ class ProviderError(VMKitError):
 
 class ProviderCredentialsRejected(ProviderError):
     """The provider refused the target's token (401), or the token lacks a permission
-    VMKit needs (403). The caller's input is what is wrong, so it is a 4xx: a bad token
-    is refused when a target is created, and a revoked one fails a deploy without
-    retries."""
+    VMKit needs (403). A 403, not a 422: the token is well formed (the schema cannot
+    tell a good one from a bad one), the provider forbids VMKit with it. It is refused
+    when a target is created, and a revoked one fails a deploy without retries."""
 
     code = "invalid_provider_token"
-    status = 422
+    status = 403
 
 
 class AgentUnavailable(VMKitError):

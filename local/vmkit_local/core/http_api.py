@@ -51,7 +51,8 @@ class Route:
             return False
         pattern = re.sub(r"\\\{[^/]+?\\\+\\\}", ".+", re.escape(self.path))
         pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", pattern)
-        return re.fullmatch(pattern, path) is not None
+        # DOTALL: API Gateway routes any character a path variable holds, newlines too.
+        return re.fullmatch(pattern, path, re.DOTALL) is not None
 
 
 def function_url(function: str) -> Route:

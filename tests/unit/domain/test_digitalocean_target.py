@@ -39,7 +39,7 @@ def test_a_digitalocean_target_is_checked_with_its_token_and_stored(tenant, clou
 
 def test_a_bad_token_gets_a_422_that_says_so_and_nothing_is_stored(tenant, clouds, deps):
     clouds.reject(DO_TOKEN)
-    error = assert_error(do_target(tenant.client), 422, "invalid_provider_token")
+    error = assert_error(do_target(tenant.client), 403, "invalid_provider_token")
     assert "refused the API token" in error["message"] and DO_TOKEN not in error["message"]
     assert tenant.client.get("/api/compute-targets").json()["items"] == []
     assert deps.store.all(ComputeTarget, tenant.workspace_id) == []
@@ -53,7 +53,7 @@ def test_a_new_token_is_checked_before_it_replaces_the_old_one(tenant, clouds):
     patch = tenant.client.patch(
         f"/api/compute-targets/{target['id']}", json={"token": "dop_v1_revoked-one"}
     )
-    assert_error(patch, 422, "invalid_provider_token")
+    assert_error(patch, 403, "invalid_provider_token")
     assert tenant.client.get(f"/api/compute-targets/{target['id']}").json()["token_hint"] == "…cdef"
 
 
