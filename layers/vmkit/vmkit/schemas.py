@@ -149,10 +149,17 @@ class ApiKeyCreated(ApiKeyPublic):
 # --- compute targets ---------------------------------------------------------------------
 
 
+# Cloud API tokens are printable ASCII without spaces; anything else could not be sent
+# in an HTTP header, so it is refused here rather than failing at the provider.
+ProviderToken = Annotated[
+    str, StringConstraints(min_length=8, max_length=512, pattern=r"^[\x21-\x7e]+$")
+]
+
+
 class ComputeTargetCreate(Input):
     name: Name
     provider: Provider
-    token: Annotated[str, StringConstraints(min_length=8, max_length=512)] | None = Field(
+    token: ProviderToken | None = Field(
         default=None, description="The provider's API token; stored encrypted, never returned."
     )
     default_region: RegionName | None = None
@@ -168,7 +175,7 @@ class ComputeTargetCreate(Input):
 
 class ComputeTargetUpdate(Input):
     name: Name | None = None
-    token: Annotated[str, StringConstraints(min_length=8, max_length=512)] | None = None
+    token: ProviderToken | None = None
     default_region: RegionName | None = None
 
 
