@@ -117,7 +117,7 @@ def test_rebuild_keeps_the_droplet_and_its_address(do, machines):
 def test_a_bad_token_is_refused_as_such(url):
     with pytest.raises(ProviderCredentialsRejected) as caught:
         DigitalOcean("dop_v1_wrong", api_endpoint=url).check_credentials()
-    assert caught.value.status == 422 and "token" in caught.value.message
+    assert caught.value.status == 403 and "token" in caught.value.message
     DigitalOcean(TOKEN, api_endpoint=url).check_credentials()
 
 
