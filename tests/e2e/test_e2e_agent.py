@@ -72,7 +72,9 @@ def test_logs_metrics_and_diagnose_through_rest(local: Local, vm):
     missing = local.api.get(
         f"/api/instances/{vm['instance']['id']}/logs", params={"container": "nope"}
     )
-    assert missing.status_code == 502 and "nope" in missing.json()["error"]["message"]
+    # not on the VM: the caller's to fix (a 404 naming it), not the VM failing (502)
+    assert missing.status_code == 404 and "nope" in missing.json()["error"]["message"]
+    assert missing.json()["error"]["code"] == "not_on_vm"
     metrics = ok(local.api.post(f"/api/instances/{vm['instance']['id']}/metrics"))
     assert {"cpu_pct", "mem_pct", "disk_pct", "container_count", "container_health"} <= set(metrics)
     assert metrics["container_health"].get(name) in {"healthy", "none", "starting"}

@@ -50,14 +50,14 @@ def schemas(local: Local) -> Schemas:
     return Schemas(httpx.get(f"{local.stack.app_urls['rest']}/openapi.json").json())
 
 
-def _repo(local: Local, tmp_path: Path, name: str) -> str:
+def _repo(local: Local, tmp_path: Path, name: str, owner: str = "acme") -> str:
     """A repo on (simulated) GitHub holding the sample app, with the VMKit App installed."""
     source = tmp_path / name
     shutil.copytree(SAMPLE_APP, source)
-    return local.cloud.github.create_repo("acme", name, source_dir=source).full_name
+    return local.cloud.github.create_repo(owner, name, source_dir=source).full_name
 
 
-def _own_workspace(cli: Cli, schemas: Schemas) -> dict[str, Any]:
+def _own_workspace(cli: Cli, local: Local) -> dict[str, Any]:
     """`vmkit admin bootstrap` on the running stack, then log in with the new key."""
     made = cli("admin", "bootstrap", "--name", "cli journey", "--json")
     assert made.code == 0, made.err
@@ -68,6 +68,10 @@ def _own_workspace(cli: Cli, schemas: Schemas) -> dict[str, Any]:
     session = Session.model_validate(login.json())
     assert session.identity.workspace_id == workspace["workspace_id"] != ""
     assert workspace["api_key"] not in login.out + login.err
+    # Its own GitHub account with the App installed, assigned by the operator (the
+    # local workspace holds acme's installation, which this one may not use).
+    workspace["github_account"] = f"dev-{workspace['workspace_id'][-6:].lower()}"
+    local.cloud.connect_account(workspace["github_account"], workspace["workspace_id"])
     return workspace
 
 
@@ -91,7 +95,7 @@ def test_admin_bootstrap_makes_a_second_workspace_on_the_running_stack(
     cli: Cli, local: Local, schemas
 ):
     first = cli("whoami", "--json").json()["identity"]["workspace_id"]
-    workspace = _own_workspace(cli, schemas)
+    workspace = _own_workspace(cli, local)
     assert workspace["workspace_id"] != first
     assert cli("targets", "list", "--json").json() == {"items": [], "next_cursor": None}
 
@@ -99,7 +103,7 @@ def test_admin_bootstrap_makes_a_second_workspace_on_the_running_stack(
 def test_a_developer_deploys_operates_and_destroys_from_the_terminal(
     cli: Cli, local: Local, schemas: Schemas, tmp_path: Path
 ):
-    _own_workspace(cli, schemas)
+    account = _own_workspace(cli, local)["github_account"]
     # Setup: a Hetzner token on stdin (stored, never shown; the simulator's, which VMKit
     # checks with a read call), the local machine, a repo, an env.
     token = local.cloud.hetzner_token
@@ -112,8 +116,8 @@ def test_a_developer_deploys_operates_and_destroys_from_the_terminal(
     targets = schemas.check(cli("targets", "list", "--json").json(), "ListOf_ComputeTargetPublic_")
     assert {t["name"] for t in targets["items"]} == {"cloud", "here"}
 
-    full_name = _repo(local, tmp_path, "cliapp")
-    installation = str(local.cloud.github.installation_id("acme"))
+    full_name = _repo(local, tmp_path, "cliapp", owner=account)
+    installation = str(local.cloud.github.installation_id(account))
     connected = cli("repos", "connect", full_name, "--installation-id", installation, "--json")
     assert connected.code == 0, connected.err
     schemas.check(connected.json(), "RepoPublic")
