@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NODE_TOOLS := tools/node_modules/.installed
 
-.PHONY: setup test lint bench demo agent fuzz clean
+.PHONY: setup test lint bench demo agent fuzz clean vm-tools demo-vm test-vm
 
 setup: $(STAMP) $(NODE_TOOLS)
 
@@ -20,8 +20,8 @@ $(NODE_TOOLS): tools/package.json tools/package-lock.json
 
 # The e2e tests run the local stack inside their own process, apart from the rest.
 test: setup
-	$(VENV)/bin/pytest -n 2 -m "not e2e"
-	$(VENV)/bin/pytest -m e2e -p no:xdist
+	$(VENV)/bin/pytest -n 2 -m "not e2e and not vm"
+	$(VENV)/bin/pytest -m "e2e and not vm" -p no:xdist
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -33,6 +33,24 @@ export SAM_CLI_TELEMETRY := 0
 
 demo: setup
 	$(PY) -m vmkit_local.demo
+
+# The real-VM target (local/vmkit_local/vm/): qemu guests need these Debian packages.
+VM_DEBIAN_PACKAGES := qemu-system-x86 qemu-utils mmdebstrap cloud-image-utils e2fsprogs openssh-client
+VM_TOOLS := qemu-system-x86_64 qemu-img mmdebstrap cloud-localds mkfs.ext4 ssh
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+vm-tools:
+	@for tool in $(VM_TOOLS); do command -v $$tool >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(VM_DEBIAN_PACKAGES); \
+	fi
+
+demo-vm: setup vm-tools
+	$(PY) -m vmkit_local.demo --vm
+
+test-vm: setup vm-tools
+	$(VENV)/bin/pytest -m vm -p no:xdist -s
 
 bench: setup
 	$(PY) -m bench

@@ -6,13 +6,18 @@ follow the deploy step by step. As *GitHub* and the repo owner, through the GitH
 simulator: hold the sample app (`examples/hello`) in a repo with the VMKit App
 installed, and merge the onboarding pull request when VMKit opens it. It ends by
 fetching the app's URL and printing what the app answered; any failure exits non-zero.
+Each step's line starts with how long it took (since the step before it).
+
+`make demo-vm` (`--vm`) runs the same story with the server a real qemu guest.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +27,7 @@ from vmkit_local.embedded import ROOT, EmbeddedConfig, build
 
 SAMPLE_APP = ROOT / "examples" / "hello"
 DEPLOY_TIMEOUT_S = 180
+VM_DEPLOY_TIMEOUT_S = 900  # a first boot under software emulation, the image build
 POLL_S = 0.25
 
 
@@ -33,14 +39,22 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-def run(data_dir: Path) -> str:
+def run(data_dir: Path, vm: bool = False) -> str:
     started = time.monotonic()
     # The functions' own logs (Powertools JSON) stay quiet unless something is wrong.
     config = EmbeddedConfig(
-        data_dir=data_dir, state_file=None, parameter_overrides={"LogLevel": "WARNING"}
+        data_dir=data_dir,
+        state_file=None,
+        parameter_overrides={"LogLevel": "WARNING"},
+        vm=vm,
+        agent_wait_seconds=600 if vm else EmbeddedConfig.agent_wait_seconds,
     )
     stack, cloud = build(config)
     with stack:
+        if vm:
+            image = cloud.guests.image()
+            how = f"built in {image.build_seconds:.0f} s" if image.build_seconds else "cached"
+            say(f"guest image {image.digest}: {how}; servers are qemu guests")
         say(
             f"VMKit is up on this machine in {stack.startup_seconds:.1f} s "
             f"(REST {stack.app_urls['rest']}, agents {stack.ws_url})"
@@ -86,7 +100,10 @@ def run(data_dir: Path) -> str:
         deploy = _ok(api.post(f"/api/environments/{env['id']}/deploys", json={}))
         say(f"deploy {deploy['id']} started")
         deploy = _follow(
-            api, deploy["id"], merge=lambda: _merge_onboarding_pr(cloud, repo.full_name)
+            api,
+            deploy["id"],
+            merge=lambda: _merge_onboarding_pr(cloud, repo.full_name),
+            timeout=VM_DEPLOY_TIMEOUT_S if vm else DEPLOY_TIMEOUT_S,
         )
         if deploy["status"] != "succeeded":
             failure = deploy.get("failure") or {}
@@ -108,14 +125,21 @@ def run(data_dir: Path) -> str:
         return url
 
 
-def _follow(api: httpx.Client, deploy_id: str, merge: Any) -> dict[str, Any]:
-    """Print each step as it is recorded, until the deploy ends."""
+def _follow(
+    api: httpx.Client, deploy_id: str, merge: Any, timeout: float = DEPLOY_TIMEOUT_S
+) -> dict[str, Any]:
+    """Print each step as it is recorded (with the time since the one before), until the
+    deploy ends."""
     shown, merged = 0, False
-    deadline = time.monotonic() + DEPLOY_TIMEOUT_S
+    previous = None
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         deploy = _ok(api.get(f"/api/deploys/{deploy_id}"))
         for step in deploy["steps"][shown:]:
-            say(f"  {step['name']:<20} {step['status']:<10} {step.get('detail') or ''}")
+            at = datetime.fromisoformat(step["at"])
+            took = f"{(at - previous).total_seconds():6.1f}s" if previous else "      "
+            previous = at
+            say(f"  {took} {step['name']:<20} {step['status']:<10} {step.get('detail') or ''}")
         shown = len(deploy["steps"])
         pr_opened = bool(deploy["steps"]) and "/pull/" in (deploy["steps"][-1].get("detail") or "")
         if deploy["status"] == "waiting_for_pr" and pr_opened and not merged:
@@ -124,7 +148,7 @@ def _follow(api: httpx.Client, deploy_id: str, merge: Any) -> dict[str, Any]:
         if deploy["status"] in ("succeeded", "failed", "cancelled"):
             return deploy
         time.sleep(POLL_S)
-    raise DemoFailed(f"the deploy did not finish within {DEPLOY_TIMEOUT_S} s")
+    raise DemoFailed(f"the deploy did not finish within {timeout:.0f} s")
 
 
 def _merge_onboarding_pr(cloud: Any, full_name: str) -> None:
@@ -163,10 +187,13 @@ def _ok(response: httpx.Response) -> dict[str, Any]:
     return response.json()
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vmkit_local.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--vm", action="store_true", help="deploy to a real qemu guest")
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="vmkit-demo-") as data_dir:
         try:
-            run(Path(data_dir))
+            run(Path(data_dir), vm=args.vm)
         except DemoFailed as error:
             say(f"\ndemo failed: {error}")
             return 1

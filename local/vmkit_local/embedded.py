@@ -4,8 +4,9 @@
 template.yaml itself on the local stack core (moto, in-process Lambdas, the WebSocket
 gateway, an HTTP API that sends payload-v2 events). Around it, playing the outside
 world, stand the simulators of Hetzner, DigitalOcean, Cloudflare and GitHub, reached by
-VMKit's real adapters; the sandbox fleet whose VMs run the rendered cloud-init and the real agent;
-and the router that serves deployed apps at `http://{name}.localhost:{port}`.
+VMKit's real adapters; the sandbox fleet whose VMs run the rendered cloud-init and the real agent
+(or, for Hetzner servers in `vm` mode, qemu guests running real cloud-init: `vm/`); and the
+router that serves deployed apps at `http://{name}.localhost:{port}`.
 
 Nothing here is VMKit logic: the control plane only sees different endpoints.
 """
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 APPS_DOMAIN = "localhost"
+# The label VMKit puts on a `local` target's servers when the target chose a machine
+# (`local_machine`: `vm` or `sandbox`); without it, the stack's default decides.
+MACHINE_LABEL = "vmkit.dev/local-machine"
 # Secret names: the template parameters' defaults, which the local stack keeps.
 SECRET_NAMES = {
     "app_key": "vmkit/github-app-private-key",
@@ -51,6 +55,9 @@ class EmbeddedConfig:
     workflow_wait_seconds: int = 600
     # systemd's RestartSec and kamal's timings, scaled down on the sandbox.
     time_scale: float = 0.02
+    # Local servers are real qemu guests by default (`vmkit local up --vm`); a target's
+    # own `local_machine` choice (a server label) wins either way.
+    vm: bool = False
     parameter_overrides: Mapping[str, str] = field(default_factory=dict)
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
@@ -64,7 +71,7 @@ class CloudStandIns:
 
     name = "cloud"
 
-    def __init__(self, data_dir: Path, host: str, time_scale: float):
+    def __init__(self, data_dir: Path, host: str, time_scale: float, vm: bool = False):
         from vmkit_local.sandbox import AppRouter, RouterServer, SandboxFleet
         from vmkit_local.simulators import (
             CloudflareSimulator,
@@ -72,18 +79,21 @@ class CloudStandIns:
             GitHubSimulator,
             HetznerSimulator,
         )
+        from vmkit_local.vm import GuestFleet
 
         self.data_dir = data_dir
         self.host = host
+        self.vm = vm
         tokens = _persistent_tokens(data_dir / "tokens.json")
         self.hetzner_token, self.cloudflare_token = tokens["hetzner"], tokens["cloudflare"]
         self.digitalocean_token = tokens["digitalocean"]
         self.fleet = SandboxFleet(data_dir / "vms", time_scale=time_scale)
+        self.guests = GuestFleet(data_dir / "qemu")
         self.hetzner = HetznerSimulator(
             token=self.hetzner_token,
             data_dir=data_dir / "hetzner",
-            boot=self.fleet.boot,
-            destroy=self.fleet.destroy,
+            boot=self._boot,
+            destroy=self._destroy,
         )
         # Droplets share the fleet with Hetzner's servers under their own names.
         self.digitalocean = DigitalOceanSimulator(
@@ -100,7 +110,12 @@ class CloudStandIns:
         )
         self.github = GitHubSimulator(data_dir=data_dir / "github", run_workflow=self._run_workflow)
         self.router = RouterServer(
-            AppRouter(self.cloudflare.resolve, self.fleet.root_for_ip, apps_domain=APPS_DOMAIN),
+            AppRouter(
+                self.cloudflare.resolve,
+                self.fleet.root_for_ip,
+                apps_domain=APPS_DOMAIN,
+                guest_port_for_ip=self._guest_http_port,
+            ),
             host=host,
         )
         self.urls: dict[str, str] = {}
@@ -131,10 +146,20 @@ class CloudStandIns:
     # -- as a service of the stack --------------------------------------------------------
 
     def start(self, stack: LocalStack) -> Mapping[str, Any]:
+        from vmkit_local.vm.network import port_of
+
         self.github.configure_webhook(
             f"{stack.app_urls['rest']}/api/webhooks/github", stack.github_webhook_secret
         )
         self.github.configure_setup_url(f"{stack.app_urls['rest']}/api/github/setup")
+        # What a guest may dial: the presigned agent download (the AWS endpoint) and the
+        # agents' WebSocket gateway; then the guests that were running come back.
+        assert stack.ws_url
+        self.guests.expose({"aws": port_of(stack.aws_url), "ws": port_of(stack.ws_url)})
+        if self.vm:
+            self.guests.image()  # built once (about a minute), then cached
+        self.guests.resume()
+        self._stops.append(self.guests.shutdown)
         return {
             "apps_url": self.apps_url,
             "github_url": self.urls["github"],
@@ -169,6 +194,23 @@ class CloudStandIns:
         installations.claim_as_operator(get_deps(), workspace_id, installation_id)
         return installation_id
 
+    # -- the Hetzner simulator's machines ---------------------------------------------------
+
+    def _boot(self, server_id: int, name: str, user_data: str, labels: dict[str, str]) -> str:
+        if labels.get(MACHINE_LABEL, "vm" if self.vm else "sandbox") == "vm":
+            return self.guests.boot(server_id, name, user_data, labels)
+        return self.fleet.boot(server_id, name, user_data, labels)
+
+    def _destroy(self, server_id: int) -> None:
+        if self.guests.owns(server_id):
+            self.guests.destroy(server_id)
+        else:
+            self.fleet.destroy(server_id)
+
+    def _guest_http_port(self, ip: str) -> int | None:
+        guest = self.guests.for_ip(ip)
+        return guest.forwards.http if guest and guest.forwards else None
+
     # -- GitHub Actions' runner -----------------------------------------------------------
 
     def _run_workflow(
@@ -176,12 +218,17 @@ class CloudStandIns:
     ) -> tuple[str, str]:
         """Run the deploy job as GitHub's runner would, with the env the workflow declares."""
         from vmkit_local.sandbox import run_deploy_workflow
+        from vmkit_local.vm.deploy import GuestAddress, GuestDeployRun
 
         github_token = "ghs_" + secrets.token_hex(18)  # the job's own, as GitHub mints one per run
         env = deploy_step_environment(run, {**repo_secrets, "GITHUB_TOKEN": github_token})
 
-        def resolve_vm(host: str) -> Path | None:
-            return self.fleet.root_for_ip(self.cloudflare.resolve(host) or host)
+        def resolve_vm(host: str) -> Path | GuestAddress | None:
+            ip = self.cloudflare.resolve(host) or host
+            guest = self.guests.for_ip(ip)
+            if guest and guest.forwards:
+                return GuestAddress(guest.forwards.ssh)
+            return self.fleet.root_for_ip(ip)
 
         masked = [*repo_secrets.values(), github_token]  # GitHub masks secrets in logs, not vars
         return run_deploy_workflow(
@@ -191,13 +238,14 @@ class CloudStandIns:
             resolve_vm,
             masked=masked,
             time_scale=self.fleet.time_scale,
+            run_class=GuestDeployRun,
         )
 
 
 def build(config: EmbeddedConfig) -> tuple[LocalStack, CloudStandIns]:
     """The stack, ready to `start()`; the stand-ins are already running."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    cloud = CloudStandIns(config.data_dir, config.host, config.time_scale)
+    cloud = CloudStandIns(config.data_dir, config.host, config.time_scale, vm=config.vm)
     cloud.start_outside()
     try:
         env = {

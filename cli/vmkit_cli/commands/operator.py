@@ -56,6 +56,11 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
         description="Run VMKit and a stand-in cloud on this machine until Ctrl-C.",
     )
     up.add_argument("--data-dir", help="where state is kept across restarts (default: .vmkit/data)")
+    up.add_argument(
+        "--vm",
+        action="store_true",
+        help="servers are real qemu guests (needs qemu, mmdebstrap; see local/vmkit_local/vm/)",
+    )
     up.set_defaults(run=run_local_up)
     leaf(local, "down", run_local_down, common, "stop the stack `vmkit local up` started")
 
@@ -179,9 +184,11 @@ def run_local_up(ctx: Context) -> int:
     from vmkit_local.cli import serve
     from vmkit_local.embedded import EmbeddedConfig, build
 
-    config = EmbeddedConfig()
+    config = EmbeddedConfig(vm=ctx.args.vm)
     if ctx.args.data_dir:
         config.data_dir = Path(ctx.args.data_dir)
+    if ctx.args.vm:
+        config.agent_wait_seconds = 600  # a first boot under software emulation
     stack, _ = build(config)
     serve(stack)
     return 0

@@ -135,6 +135,13 @@ class Provider(StrEnum):
     local = "local"
 
 
+class LocalMachine(StrEnum):
+    """What serves a `local` target's servers: a sandbox directory, or a qemu guest."""
+
+    sandbox = "sandbox"
+    vm = "vm"
+
+
 class ComputeTarget(Record):
     kind: ClassVar[str] = "TARGET"
     name: str
@@ -144,6 +151,8 @@ class ComputeTarget(Record):
     default_region: str
     deploy_public_key: str | None = None  # ed25519, OpenSSH format
     deploy_private_key: EncryptedValue | None = None
+    # `local` only: what the local stack boots for a server (None: the stack's default).
+    local_machine: LocalMachine | None = None
 
 
 class Installation(Record):

@@ -31,6 +31,7 @@ from vmkit.models import (
     Instance,
     InstanceStatus,
     Interface,
+    LocalMachine,
     OnboardingState,
     Provider,
     RepoAccess,
@@ -163,6 +164,11 @@ class ComputeTargetCreate(Input):
         default=None, description="The provider's API token; stored encrypted, never returned."
     )
     default_region: RegionName | None = None
+    local_machine: LocalMachine | None = Field(
+        default=None,
+        description="`local` targets only: `vm` boots each server as a real qemu guest, "
+        "`sandbox` as a directory; unset, the local stack's default.",
+    )
 
     @model_validator(mode="after")
     def _token_needed(self) -> ComputeTargetCreate:
@@ -170,6 +176,8 @@ class ComputeTargetCreate(Input):
             raise ValueError(
                 f"a {self.provider.value} compute target needs the provider's API token"
             )
+        if self.provider is not Provider.local and self.local_machine is not None:
+            raise ValueError("local_machine applies to local compute targets only")
         return self
 
 
@@ -188,6 +196,7 @@ class ComputeTargetPublic(Output):
     )
     default_region: str
     deploy_public_key: str | None
+    local_machine: LocalMachine | None = None
     created_at: datetime
 
 

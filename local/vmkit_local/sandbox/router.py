@@ -28,6 +28,7 @@ from vmkit_local.sandbox import proxy
 
 Resolve = Callable[[str], str | None]  # host name → IPv4 address (an A record), or None
 RootForIp = Callable[[str], Path | None]
+PortForIp = Callable[[str], int | None]  # a real guest's HTTP port, forwarded to loopback
 _HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -48,8 +49,18 @@ _RESPONSE_TIMEOUT = 30.0  # kamal-proxy's default response_timeout
 class AppRouter:
     """ASGI app: the whole router. Run it under uvicorn (`RouterServer` does)."""
 
-    def __init__(self, resolve: Resolve, root_for_ip: RootForIp, *, apps_domain: str = "localhost"):
+    def __init__(
+        self,
+        resolve: Resolve,
+        root_for_ip: RootForIp,
+        *,
+        apps_domain: str = "localhost",
+        guest_port_for_ip: PortForIp | None = None,
+    ):
         """`resolve` and `root_for_ip` are called from worker threads and may block.
+
+        An IP that `guest_port_for_ip` knows is a real guest: the request goes to its
+        forwarded port 80, where the guest's own kamal-proxy routes it by Host.
 
         With an `apps_domain` other than `localhost`, `{name}.localhost` is served as
         `{name}.{apps_domain}`: the name DNS and the app's `proxy.host` use, so the
@@ -57,6 +68,7 @@ class AppRouter:
         """
         self._resolve = resolve
         self._root_for_ip = root_for_ip
+        self._guest_port_for_ip = guest_port_for_ip or (lambda ip: None)
         self._apps_domain = apps_domain
         self._client: httpx.AsyncClient | None = None
 
@@ -91,10 +103,15 @@ class AppRouter:
                 f"No app is deployed at {host or '(no Host header)'}: "
                 "the name has no DNS record.\n",
             )
-        root = await asyncio.to_thread(self._root_for_ip, ip)
-        if root is None:
+        guest_port = await asyncio.to_thread(self._guest_port_for_ip, ip)
+        root = None if guest_port else await asyncio.to_thread(self._root_for_ip, ip)
+        if root is None and guest_port is None:
             return await _plain(send, 502, f"{host} points at {ip}, where no VM is running.\n")
-        route = await asyncio.to_thread(proxy.route_for, root, host)
+        route = (
+            {"container": f"the kamal-proxy of the VM at {ip}", "port": guest_port}
+            if guest_port
+            else await asyncio.to_thread(proxy.route_for, root, host)
+        )
         if route is None:
             return await _plain(send, 404, f"The VM at {ip} has no app deployed for {host}.\n")
         body = await _read_body(receive)
@@ -108,7 +125,7 @@ class AppRouter:
         headers: list[tuple[str, str]],
         host_header: str,
         body: bytes,
-        root: Path,
+        root: Path | None,
         host: str,
         route: dict[str, Any],
         send: Any,
@@ -135,7 +152,7 @@ class AppRouter:
                 response = await client.send(request, stream=True)
                 break
             except httpx.ConnectError:
-                fresh = await asyncio.to_thread(proxy.route_for, root, host)
+                fresh = root and await asyncio.to_thread(proxy.route_for, root, host)
                 if attempt == 1 and fresh and fresh["container"] != route["container"]:
                     route = fresh
                     continue

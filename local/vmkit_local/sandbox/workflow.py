@@ -71,6 +71,7 @@ def run_deploy_workflow(
     resolve_vm: Callable[[str], Path | None],
     masked: Iterable[str] | None = None,
     time_scale: float = 1.0,
+    run_class: type[DeployRun] | None = None,
 ) -> tuple[Conclusion, str]:
     """Run the deploy job; return its conclusion and its log (secrets masked).
 
@@ -80,10 +81,13 @@ def run_deploy_workflow(
     sandbox VM's root, or None when nothing answers there. `masked` are the values the
     log hides (GitHub masks secrets, not every variable); by default all of `secrets`.
     `time_scale` shortens the deploy's waits (health check, drain) as the fleet's does
-    systemd's, never below a few seconds.
+    systemd's, never below a few seconds. `run_class` is the run to use instead of the
+    sandbox's (the real-VM target's runs over SSH).
     """
     actions_log = ActionsLog(secrets.values() if masked is None else masked)
-    run = _DeployRun(Path(checkout_dir), secrets, inputs, resolve_vm, actions_log, time_scale)
+    run = (run_class or DeployRun)(
+        Path(checkout_dir), secrets, inputs, resolve_vm, actions_log, time_scale
+    )
     try:
         run.run()
     except DeployFailed as error:
@@ -98,7 +102,7 @@ def run_deploy_workflow(
     return "success", actions_log.text()
 
 
-class _DeployRun:
+class DeployRun:
     def __init__(
         self,
         checkout: Path,
@@ -131,6 +135,15 @@ class _DeployRun:
         command = "kamal deploy" + (f" -d {destination}" if destination else "")
         self.log.group(f"Run {command}")
         config, kamal_secrets = self._load_config(destination)
+        self._deploy(config, kamal_secrets, version)
+        self.log.line(f"  Finished all in {time.monotonic() - self.started:.1f} seconds")
+        self.log.end_group()
+        self.log.group("Complete job")
+        self.log.line("Cleaning up orphan processes")
+        self.log.end_group()
+
+    def _deploy(self, config: KamalConfig, kamal_secrets: KamalSecrets, version: str) -> None:
+        """Kamal's deploy proper: build, reach the servers, boot the new version on each."""
         with tempfile.TemporaryDirectory(prefix="vmkit-build-") as build_dir:
             image = self._build(config, kamal_secrets, version, Path(build_dir))
             servers = [self._connect(config, kamal_secrets, host) for host in config.hosts]
@@ -146,11 +159,6 @@ class _DeployRun:
                 for server in servers:
                     self._prune(config, server)
                 self._say("Releasing the deploy lock...")
-        self.log.line(f"  Finished all in {time.monotonic() - self.started:.1f} seconds")
-        self.log.end_group()
-        self.log.group("Complete job")
-        self.log.line("Cleaning up orphan processes")
-        self.log.end_group()
 
     def _scaled(self, seconds: float) -> float:
         return (
@@ -174,15 +182,7 @@ class _DeployRun:
     def _build(
         self, config: KamalConfig, kamal_secrets: KamalSecrets, version: str, build_dir: Path
     ) -> Image:
-        self._say("Log into image registry...")
-        username = self._credential(config.registry_username, kamal_secrets)
-        password = self._credential(config.registry_password, kamal_secrets)
-        registry = config.registry_server or "docker.io"
-        with self._command(f"docker login {registry} -u [REDACTED] -p [REDACTED]", "localhost"):
-            if not registry.startswith("localhost") and not (username and password):
-                raise DeployFailed(
-                    f"(SSHKit::Command::Failed): docker login {registry}: unauthorized"
-                )
+        self._registry_login(config, kamal_secrets)
         self._say("Build and push app image...")
         pack = (
             f"pack build {config.repository}:{version} --platform linux/{config.builder_arch[0]} "
@@ -194,6 +194,17 @@ class _DeployRun:
             except SandboxError as error:
                 message = f"(SSHKit::Command::Failed): pack exit status: 1\n{error.message}"
                 raise DeployFailed(message) from None
+
+    def _registry_login(self, config: KamalConfig, kamal_secrets: KamalSecrets) -> None:
+        self._say("Log into image registry...")
+        username = self._credential(config.registry_username, kamal_secrets)
+        password = self._credential(config.registry_password, kamal_secrets)
+        registry = config.registry_server or "docker.io"
+        with self._command(f"docker login {registry} -u [REDACTED] -p [REDACTED]", "localhost"):
+            if not registry.startswith("localhost") and not (username and password):
+                raise DeployFailed(
+                    f"(SSHKit::Command::Failed): docker login {registry}: unauthorized"
+                )
 
     def _credential(self, value: str | list[str] | None, kamal_secrets: KamalSecrets) -> str | None:
         if isinstance(value, list):

@@ -46,6 +46,23 @@ def test_local_target_needs_no_token_but_hetzner_does(tenant):
     assert "token" in str(error["details"])
 
 
+def test_a_local_target_may_choose_real_vms_and_only_a_local_one(tenant):
+    created = tenant.client.post(
+        "/api/compute-targets", json={"name": "q", "provider": "local", "local_machine": "vm"}
+    )
+    assert created.status_code == 201 and created.json()["local_machine"] == "vm"
+    refused = tenant.client.post(
+        "/api/compute-targets",
+        json={"name": "h", "provider": "hetzner", "token": "abcdefgh1234", "local_machine": "vm"},
+    )
+    assert "local compute targets only" in str(assert_error(refused, 422)["details"])
+    unknown = tenant.client.post(
+        "/api/compute-targets", json={"name": "x", "provider": "local", "local_machine": "kvm"}
+    )
+    assert_error(unknown, 422)
+    assert [t["name"] for t in tenant.client.get("/api/compute-targets").json()["items"]] == ["q"]
+
+
 def test_target_in_use_cannot_be_deleted(tenant, world):
     error = assert_error(
         tenant.client.delete(f"/api/compute-targets/{world.target_id}"), 409, "in_use"

@@ -46,6 +46,7 @@ def create_target(deps: Deps, principal: Principal, data: ComputeTargetCreate) -
         name=data.name,
         provider=data.provider,
         default_region=region,
+        local_machine=data.local_machine,
     )
     if data.token:
         target.token = credentials.seal_for_target(

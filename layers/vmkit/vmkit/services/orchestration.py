@@ -44,6 +44,7 @@ WORKFLOW_PATH = f".github/workflows/{WORKFLOW_FILE}"
 SSH_KEY_SECRET = "VMKIT_SSH_PRIVATE_KEY"  # noqa: S105 (the secret's name)
 INSTANCE_LABEL = "vmkit.dev/instance"
 MANAGED_LABEL = "vmkit.dev/managed"
+LOCAL_MACHINE_LABEL = "vmkit.dev/local-machine"
 PR_DEADLINE = timedelta(days=8)
 WAIT_TTL_S = {"pr": 8 * 24 * 3600, "agent": 3600, "harden": 3600, "workflow": 6 * 3600}
 WAIT_STATUS: dict[WaitFor, DeployStatus] = {
@@ -238,13 +239,18 @@ def ensure_instance(deps: Deps, step: StepInput) -> dict[str, Any]:
             server_type=ctx.env.server_type,
             region=ctx.env.region,
             user_data=_user_data(deps, instance, issued.plaintext),
-            labels={MANAGED_LABEL: "true", INSTANCE_LABEL: instance.id},
+            labels={MANAGED_LABEL: "true", INSTANCE_LABEL: instance.id, **_machine(ctx.target)},
         )
     deps.store.set_fields(
         instance, provider_server_id=server.id, ip=server.ip, status=InstanceStatus.running
     )
     ctx.record("EnsureInstance", "succeeded", f"created server {server.id} ({server.ip})")
     return {"provisioned": True}
+
+
+def _machine(target: ComputeTarget) -> dict[str, str]:
+    """A `local` target's choice of machine, for the local stack's simulator to read."""
+    return {LOCAL_MACHINE_LABEL: target.local_machine.value} if target.local_machine else {}
 
 
 def _user_data(deps: Deps, instance: Instance, agent_token: str) -> str:
