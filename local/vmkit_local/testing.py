@@ -102,11 +102,19 @@ class StackProcess:
             assert self.process is not None
             if self.process.poll() is not None:
                 pytest.fail(f"stack exited with {self.process.returncode}:\n{self.log()}")
-            return self.state_file.exists()
+            return self._own_state_file()
 
         wait_for(ready, timeout=timeout, interval=0.05, what=f"{self.state_file}")
         self.state = json.loads(self.state_file.read_text())
         return self
+
+    def _own_state_file(self) -> bool:
+        """The state file is there and this process wrote it (not a crashed run before)."""
+        assert self.process is not None
+        try:
+            return json.loads(self.state_file.read_text()).get("pid") == self.process.pid
+        except (OSError, ValueError):
+            return False
 
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Signal the stack and wait for it; returns its exit code."""

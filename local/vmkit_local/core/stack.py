@@ -32,7 +32,7 @@ from vmkit_local.core import moto_state
 from vmkit_local.core.asgi import AppServer, AppSpec
 from vmkit_local.core.errors import LocalStackError
 from vmkit_local.core.listeners import bind_listener, port_of
-from vmkit_local.core.persistence import DataDir
+from vmkit_local.core.persistence import DataDir, KeptState
 from vmkit_local.core.resources import FunctionSpec
 from vmkit_local.core.stackspec import LocalUrls, StackSpec
 from vmkit_local.core.websocket import GatewayLimits, WebSocketGateway
@@ -250,7 +250,10 @@ class LocalStack:
             name: f"{root}{self.apps[name].path}" for name, root in self._app_roots.items()
         }
         self._stack_state = self.data.read_json("stack.json") if self.data else {}
-        self._stack_state.setdefault("github_webhook_secret", secrets.token_urlsafe(32))
+        if "github_webhook_secret" not in self._stack_state:
+            self._stack_state["github_webhook_secret"] = secrets.token_urlsafe(32)
+            if self.data:
+                self.data.write_json("stack.json", self._stack_state)
         self.spec = self._read_template(port_of(ws_socket), port_of(management_socket))
         self._set_environment(self._aws_environment())
         self._start_aws(aws_socket)
@@ -381,11 +384,7 @@ class LocalStack:
         self._kms_material = provisioned.kms_material
         if self.data:
             self.data.save_kms_material(self._kms_material)
-            self.data.load_secrets(self.client("secretsmanager"))
-            self.data.load_parameters(self.client("ssm"))
-            self.data.load_tables(
-                self.client("dynamodb"), [table.name for table in self.spec.tables()]
-            )
+            self.data.recover(self._kept_state(), self._aws.journaling)
         secretsmanager = self.client("secretsmanager")
         for name, value in self.config.secret_values.items():
             self._put_secret(secretsmanager, name, self._expand(value))
@@ -500,14 +499,16 @@ class LocalStack:
                     )
         moto_state.release_waiting_tasks(ACCOUNT_ID, self.config.region)
 
+    def _kept_state(self) -> KeptState:
+        assert self.spec is not None
+        tables = [table.name for table in self.spec.tables()]
+        return KeptState(self.client, tables, self.spec.buckets())
+
     def _save_state(self) -> None:
-        if self.data is None or self.spec is None:
+        """Fold the journal into a snapshot; later writes still go to the new journal."""
+        if self.data is None or self.spec is None or self._aws.journaling.journal is None:
             return
-        self.data.dump_tables(self.client("dynamodb"), [table.name for table in self.spec.tables()])
-        self.data.dump_secrets(self.client("secretsmanager"))
-        self.data.dump_parameters(self.client("ssm"))
-        self.data.save_kms_material(self._kms_material)
-        self.data.write_json("stack.json", self._stack_state)
+        self.data.compact(self._kept_state(), self._aws.journaling)
 
     def _close_runtime(self) -> None:
         if self.runtime is not None:
@@ -517,6 +518,8 @@ class LocalStack:
     def _stop_aws(self) -> None:
         from vmkit_local.core.aws_server import MOTO_CONFIG
 
+        self._aws.stop()
+        if self.data is not None:
+            self.data.close_journal(self._aws.journaling)
         self._aws.reset()
         self._aws.configure({**MOTO_CONFIG, "stepfunctions": {"execute_state_machine": False}})
-        self._aws.stop()
