@@ -4,12 +4,14 @@ crash (or a person) left in the data directory, with one clear line and no trace
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
@@ -62,14 +64,14 @@ def write_everything(stack) -> dict:
     secrets.put_secret_value(SecretId="made/at-runtime", SecretString="second")
     stack.client("ssm").put_parameter(Name="/made/at-runtime", Value="p", Type="String")
     s3 = stack.client("s3")
-    s3.put_object(Bucket=bucket(stack), Key="logs/a.txt", Body=b"\x00binary\xff", Metadata={"m": "1"})
+    s3.put_object(
+        Bucket=bucket(stack), Key="logs/a.txt", Body=b"\x00binary\xff", Metadata={"m": "1"}
+    )
     s3.put_object(Bucket=bucket(stack), Key="logs/gone.txt", Body=b"x")
     s3.delete_object(Bucket=bucket(stack), Key="logs/gone.txt")
     url = s3.generate_presigned_url(
         "put_object", Params={"Bucket": bucket(stack), "Key": "logs/presigned.txt"}
     )
-    import httpx
-
     assert httpx.put(url, content=b"uploaded by an agent").status_code == 200
     return {"bucket": bucket(stack)}
 
@@ -158,8 +160,6 @@ def test_a_missing_snapshot_starts_from_the_journal_alone_and_says_so(tmp_path):
     first.client("dynamodb").put_item(TableName=TABLE, Item=key("SINCE#snapshot"))
     first.stop(signal.SIGKILL)
     data = tmp_path / "data"
-    import shutil
-
     shutil.rmtree(data / "snapshots" / str(generation(data)))
 
     second = stack_process(tmp_path).start()
