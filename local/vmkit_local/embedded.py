@@ -24,6 +24,7 @@ from typing import Any
 from vmkit_local.actions_runner import deploy_step_environment
 from vmkit_local.core.asgi import AppSpec
 from vmkit_local.core.http_api import HttpApiGateway, function_url, routes_from_template
+from vmkit_local.core.ports import PortBook
 from vmkit_local.core.stack import LocalStack, StackConfig
 from vmkit_local.files import write_atomically
 
@@ -99,9 +100,12 @@ class CloudStandIns:
             token=self.cloudflare_token, zones=[APPS_DOMAIN], data_dir=data_dir / "cloudflare"
         )
         self.github = GitHubSimulator(data_dir=data_dir / "github", run_workflow=self._run_workflow)
+        # Kept ports: deploys store their app's URL, and the simulators' URLs are set
+        # again at each start only where VMKit reads them from its configuration.
+        self.ports = PortBook(data_dir / "ports.json")
         self.router = RouterServer(
             AppRouter(self.cloudflare.resolve, self.fleet.root_for_ip, apps_domain=APPS_DOMAIN),
-            host=host,
+            sock=self.ports.listen("the app router", host),
         )
         self.urls: dict[str, str] = {}
         self._stops: list[Callable[[], None]] = []
@@ -115,13 +119,12 @@ class CloudStandIns:
             ("cloudflare", self.cloudflare),
             ("github", self.github),
         ):
-            url, stop = serve_in_thread(sim.app, host=self.host)
+            sock = self.ports.listen(f"the {name} simulator", self.host)
+            url, stop = serve_in_thread(sim.app, sock=sock)
             self.urls[name] = url
             self._stops.append(stop)
         self.router.start()
         self._stops.append(self.router.stop)
-        self.fleet.resume()
-        self._stops.append(self.fleet.shutdown)
         self._stops.append(self.github.close)
 
     @property
@@ -135,6 +138,10 @@ class CloudStandIns:
             f"{stack.app_urls['rest']}/api/webhooks/github", stack.github_webhook_secret
         )
         self.github.configure_setup_url(f"{stack.app_urls['rest']}/api/github/setup")
+        # VMs that were running boot again now that the gateway their agents dial is up
+        # (and inside the stack's lifetime, so their processes end with it).
+        self.fleet.resume()
+        self._stops.append(self.fleet.shutdown)
         return {
             "apps_url": self.apps_url,
             "github_url": self.urls["github"],

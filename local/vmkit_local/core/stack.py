@@ -1,7 +1,9 @@
 """`LocalStack`: the whole control plane of a template on this machine, in one process.
 
 Start order, each step ready before the next:
-1. listening sockets for every server (so all URLs are known up front);
+1. listening sockets for every server (so all URLs are known up front), on the ports
+   kept in the data dir when there is one (`ports.py`), so agents and stored URLs
+   find the stack again after a restart;
 2. the process environment (`AWS_ENDPOINT_URL`, region, fake credentials, `MOTO_PORT`);
 3. moto behind the Lambda router, with Step Functions execution turned on;
 4. the template's resources, created in moto; saved state loaded from the data dir;
@@ -31,8 +33,9 @@ from typing import Any, Protocol
 from vmkit_local.core import moto_state
 from vmkit_local.core.asgi import AppServer, AppSpec
 from vmkit_local.core.errors import LocalStackError
-from vmkit_local.core.listeners import bind_listener, port_of
+from vmkit_local.core.listeners import port_of
 from vmkit_local.core.persistence import DataDir, KeptState
+from vmkit_local.core.ports import PortBook
 from vmkit_local.core.resources import FunctionSpec
 from vmkit_local.core.stackspec import LocalUrls, StackSpec
 from vmkit_local.core.websocket import GatewayLimits, WebSocketGateway
@@ -148,6 +151,7 @@ class LocalStack:
         self.services = list(services)
         self.on_ready = on_ready
         self.data = DataDir(config.data_dir) if config.data_dir else None
+        self._ports = PortBook(config.data_dir / "ports.json" if config.data_dir else None)
         self.aws_url = ""
         self.ws_url: str | None = None
         self.ws_management_url: str | None = None
@@ -238,11 +242,13 @@ class LocalStack:
 
     def _start(self) -> None:
         config = self.config
-        aws_socket = self._listen(config.aws_port)
+        aws_socket = self._listen("aws endpoint", config.aws_port)
         self.aws_url = f"http://{config.host}:{port_of(aws_socket)}"
-        ws_socket = self._listen(config.websocket_port)
-        management_socket = self._listen(config.management_port)
-        app_sockets = {name: self._listen(config.app_ports.get(name, 0)) for name in self.apps}
+        ws_socket = self._listen("websocket gateway", config.websocket_port)
+        management_socket = self._listen("websocket management", config.management_port)
+        app_sockets = {
+            name: self._listen(f"app {name}", config.app_ports.get(name, 0)) for name in self.apps
+        }
         self._app_roots = {
             name: f"http://{config.host}:{port_of(s)}" for name, s in app_sockets.items()
         }
@@ -287,8 +293,8 @@ class LocalStack:
             )
         path.unlink()
 
-    def _listen(self, port: int) -> Any:
-        sock = bind_listener(self.config.host, port)
+    def _listen(self, name: str, port: int) -> Any:
+        sock = self._ports.listen(name, self.config.host, port)
         self._sockets.append(sock)
         return sock
 

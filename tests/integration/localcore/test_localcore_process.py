@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -217,3 +218,41 @@ def test_in_process_fixture_gives_a_test_session_a_running_stack(tmp_path):
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def test_a_restarted_stack_listens_where_it_did(tmp_path):
+    first = stack_process(tmp_path).start()
+    before = urls(first)
+    first.stop(signal.SIGKILL)  # a crash: the next start must still find the same ports
+
+    second = stack_process(tmp_path).start()
+    assert urls(second) == before
+    assert_everything_answers(second)
+    assert_stopped_cleanly(second, second.stop())
+
+
+def test_a_taken_port_is_named_with_who_holds_it_and_how_to_free_it(tmp_path):
+    first = stack_process(tmp_path).start()
+    ws_port = int(first.ws_url.split(":")[2].split("/")[0])
+    assert_stopped_cleanly(first, first.stop())
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    squatter.bind(("127.0.0.1", ws_port))
+    squatter.listen()
+    try:
+        refused = subprocess.run(
+            [*stack_process(tmp_path).command], capture_output=True, text=True, timeout=120,
+            env=stack_process(tmp_path).environment,
+        )  # fmt: skip
+    finally:
+        squatter.close()
+
+    assert refused.returncode == 1
+    message = refused.stderr.strip().splitlines()[-1]
+    assert (
+        f"port {ws_port} for websocket gateway on 127.0.0.1 is taken by pid {os.getpid()}"
+        in message
+    )
+    assert f"kill {os.getpid()}" in message and "ports.json" in message
+    assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "local.json").exists()
