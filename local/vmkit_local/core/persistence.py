@@ -27,8 +27,10 @@ top level) are read as generation 0.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import logging
+import os
 import shutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -257,6 +259,32 @@ class DataDir:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self.generation = 0
+        self._lock_file: Any = None
+
+    # ----- one stack at a time
+
+    def lock(self) -> None:
+        """Hold the data dir for this process's lifetime (the kernel drops it at death)."""
+        path = self.root / "lock"
+        self._lock_file = path.open("a+")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.seek(0)
+            holder = self._lock_file.read().strip() or "another process"
+            self._lock_file.close()
+            self._lock_file = None
+            raise LocalStackError(
+                f"{self.root} is in use by another local stack ({holder}); stop it first"
+            ) from None
+        self._lock_file.truncate(0)
+        self._lock_file.write(f"pid {os.getpid()}\n")
+        self._lock_file.flush()
+
+    def unlock(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing the descriptor releases the lock
+            self._lock_file = None
 
     # ----- small JSON documents
 

@@ -40,6 +40,7 @@ from vmkit_local.core.resources import FunctionSpec
 from vmkit_local.core.stackspec import LocalUrls, StackSpec
 from vmkit_local.core.websocket import GatewayLimits, WebSocketGateway
 from vmkit_local.files import write_atomically
+from vmkit_local.lifetime import RUN_VARIABLE, Reaper, end_run
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,7 @@ class LocalStack:
         self._kms_material: dict[str, bytes] = {}
         self._stack_state: dict[str, Any] = {}
         self._running = False
+        self._reaper: Reaper | None = None
 
     # ----- facts other parts are configured with
 
@@ -242,6 +244,7 @@ class LocalStack:
 
     def _start(self) -> None:
         config = self.config
+        self._begin_run()
         aws_socket = self._listen("aws endpoint", config.aws_port)
         self.aws_url = f"http://{config.host}:{port_of(aws_socket)}"
         ws_socket = self._listen("websocket gateway", config.websocket_port)
@@ -256,10 +259,9 @@ class LocalStack:
             name: f"{root}{self.apps[name].path}" for name, root in self._app_roots.items()
         }
         self._stack_state = self.data.read_json("stack.json") if self.data else {}
-        if "github_webhook_secret" not in self._stack_state:
-            self._stack_state["github_webhook_secret"] = secrets.token_urlsafe(32)
-            if self.data:
-                self.data.write_json("stack.json", self._stack_state)
+        self._stack_state.setdefault("github_webhook_secret", secrets.token_urlsafe(32))
+        if self.data:
+            self.data.write_json("stack.json", self._stack_state)
         self.spec = self._read_template(port_of(ws_socket), port_of(management_socket))
         self._set_environment(self._aws_environment())
         self._start_aws(aws_socket)
@@ -292,6 +294,24 @@ class LocalStack:
                 f"a local stack (pid {pid}) is already running with state file {path}"
             )
         path.unlink()
+
+    def _begin_run(self) -> None:
+        """Own the data dir, end what a crashed run left, and mark this run's processes.
+
+        See `vmkit_local.lifetime`: every process started from here on carries the run's
+        id, and the reaper ends them all when this process ends, however it ends.
+        """
+        if self.data:
+            self.data.lock()
+            previous = self.data.read_json("stack.json").get("run")
+            if previous and (left := end_run(str(previous))):
+                log.warning("ended %d processes a crashed run of the stack left", len(left))
+        run = secrets.token_hex(8)
+        self._set_environment({RUN_VARIABLE: run})
+        if self.data:
+            self.data.write_json("stack.json", {**self.data.read_json("stack.json"), "run": run})
+        self._reaper = Reaper(run)
+        self._reaper.start()
 
     def _listen(self, name: str, port: int) -> Any:
         sock = self._ports.listen(name, self.config.host, port)
@@ -480,6 +500,11 @@ class LocalStack:
             sock.close()
         self._sockets.clear()
         self._restore_environment()
+        if self._reaper is not None:  # the last word: nothing of this run outlives it
+            self._reaper.stop()
+            self._reaper = None
+        if self.data:
+            self.data.unlock()
         with LocalStack._active_lock:
             if LocalStack._active is self:
                 LocalStack._active = None
