@@ -265,6 +265,7 @@ class _ControlPlaneSetup:
             except client.exceptions.ResourceNotFoundException:
                 client.create_secret(Name=name, SecretString=value)
         agent = _publish_agent(stack, self.data_dir / "agent")
+        _reconcile_after_restart()
         return {
             "api_key": _bootstrap_key(self.data_dir / "bootstrap.json"),
             "agent_version": agent,
@@ -295,30 +296,69 @@ def _publish_agent(stack: LocalStack, out_dir: Path) -> str:
     return build.version
 
 
+def _reconcile_after_restart() -> None:
+    """Every execution died with the last run: fail the deploys they carried, and destroy
+    the VMs no environment has (the layer's rule, the same the sweeper applies on AWS)."""
+    from vmkit.deps import get_deps
+    from vmkit.services import reconcile
+
+    result = reconcile.after_restart(get_deps())
+    if any(result.values()):
+        log.warning(
+            "after the restart: failed %d deploys whose execution was gone, destroyed %d "
+            "VMs no environment has",
+            len(result["lost_executions"]),
+            len(result["orphan_servers"]),
+        )
+
+
 def _bootstrap_key(record: Path) -> str:
-    """The local workspace's admin key: a new one each start, the previous one revoked."""
+    """The local workspace's admin key: a new one each start, the previous one revoked.
+
+    The record may name what the state no longer holds (state from before durable
+    data dirs, a restored backup): a missing workspace is made anew, a missing key is
+    not revoked, and a record that does not parse is replaced, each said in one line.
+    """
     from vmkit.auth import Principal
     from vmkit.deps import get_deps
+    from vmkit.errors import NotFound
     from vmkit.models import Interface, Scope, Workspace
     from vmkit.schemas import ApiKeyCreate
     from vmkit.services import keys, workspaces
 
     deps = get_deps()
-    known = json.loads(record.read_text()) if record.exists() else {}
-    if known and deps.store.find(Workspace, known["workspace_id"], known["workspace_id"]):
-        operator = Principal(known["workspace_id"], "operator", Scope.admin, Interface.cli)
+    known = _read_record(record)
+    workspace_id = known.get("workspace_id")
+    if workspace_id and deps.store.find(Workspace, workspace_id, workspace_id):
+        operator = Principal(workspace_id, "operator", Scope.admin, Interface.cli)
         key, plaintext = keys.create_key(
             deps, operator, ApiKeyCreate(name="local admin", scopes=[Scope.admin])
         )
-        if known.get("key_id"):
-            keys.revoke_key(deps, operator, known["key_id"])
-        workspace_id = known["workspace_id"]
+        try:
+            if known.get("key_id"):
+                keys.revoke_key(deps, operator, known["key_id"])
+        except NotFound:
+            log.warning("%s names key %s, which the state never held", record, known["key_id"])
+        key_id = key.id
     else:
+        if workspace_id:
+            log.warning("%s names workspace %s, which the state does not hold; "
+                        "making a new local workspace", record, workspace_id)  # fmt: skip
         workspace, plaintext = workspaces.bootstrap_workspace(deps, "local")
-        workspace_id, key = workspace.id, None
-    key_id = key.id if key else plaintext.split("_")[1]
-    record.write_text(json.dumps({"workspace_id": workspace_id, "key_id": key_id}))
+        workspace_id, key_id = workspace.id, plaintext.split("_")[1]
+    write_atomically(record, json.dumps({"workspace_id": workspace_id, "key_id": key_id}))
     return plaintext
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    try:
+        known = json.loads(path.read_text()) if path.exists() else {}
+    except (ValueError, UnicodeDecodeError):
+        known = None
+    if not isinstance(known, dict):
+        log.warning("%s does not parse; making a new local workspace and key", path)
+        return {}
+    return known
 
 
 def _persistent_tokens(path: Path) -> dict[str, str]:

@@ -8,7 +8,7 @@ GSI1 `lookup`: find a row by a globally unique handle without knowing its worksp
 GSI2 `parent`: children of a parent (`REPO#{id}` → environments, `ENV#{id}` → deploys,
   `USER#{id}` → memberships).
 GSI3 `sweep`: sparse, for the scheduled sweepers (`ACTIVE_DEPLOY` by deadline,
-  `CONNECTED_AGENT` by last seen).
+  `CONNECTED_AGENT` by last seen, `COMPUTE_TARGET` by creation).
 Global rows outside workspaces: `USER#{id}`, `CONN#{connection id}`,
 `WAIT#{deploy}` / `{what}` (task tokens), `DELIVERY#{id}` (webhook dedupe), `CALL#{id}`
 (agent RPC replies, with `CHUNK#{n}` rows for chunked ones), `CLAIM#{name}` (globally
@@ -21,6 +21,7 @@ from typing import Any
 
 from vmkit.models import (
     ApiKey,
+    ComputeTarget,
     Deploy,
     Environment,
     Instance,
@@ -42,7 +43,11 @@ _LOOKUP_PREFIX: dict[type[Record], str] = {
     Repo: "GHREPO",  # by GitHub's repo id
 }
 _PARENT_PREFIX: dict[type[Record], str] = {Environment: "REPO", Deploy: "ENV"}
-SWEEP_GROUP: dict[type[Record], str] = {Deploy: "ACTIVE_DEPLOY", Instance: "CONNECTED_AGENT"}
+SWEEP_GROUP: dict[type[Record], str] = {
+    Deploy: "ACTIVE_DEPLOY",
+    Instance: "CONNECTED_AGENT",
+    ComputeTarget: "COMPUTE_TARGET",  # every target, for the sweep of orphan VMs
+}
 
 
 def workspace_pk(workspace_id: str) -> str:
@@ -140,6 +145,8 @@ def index_attributes(record: Record) -> dict[str, Any]:
             lookup(record.github_repo_id)
         case Environment():
             parent(record.repo_id)
+        case ComputeTarget():
+            sweep(record.created_at.isoformat())
         case Instance():
             if record.agent_token_id:
                 lookup(record.agent_token_id)
