@@ -70,16 +70,19 @@ class StackProcess:
         self,
         root: Path,
         *,
-        template: Path,
+        template: Path | None = None,
         data_dir: Path | None = None,
         arguments: Sequence[str] = (),
         python_path: Sequence[Path] = (),
+        command: Sequence[str] | None = None,
     ):
+        """`python -m vmkit_local` on `template`, or `command` (another entry point that
+        writes `root/local.json` when ready, such as one building the embedded stack)."""
         self.root = root
         self.state_file = root / "local.json"
         self.log_file = root / "stack.log"
         data = ["--data-dir", str(data_dir)] if data_dir else ["--no-data-dir"]
-        self.command = [
+        self.command = list(command) if command else [
             sys.executable, "-m", "vmkit_local", "--template", str(template),
             "--state-file", str(self.state_file), *data, *arguments,
         ]  # fmt: skip

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -65,10 +66,12 @@ class AwsServer:
         # with the Lambda Invoke API in front of both.
         self.journaling = JournalingApp(DomainDispatcherApplication(create_backend_app))
         self.router = LambdaInvokeRouter(self.journaling)
+        self._in_flight = 0
+        self._idle = threading.Condition()
         self._server: BaseWSGIServer = make_server(
             host,
             self.port,
-            self.router,
+            self._serve_request,
             threaded=True,
             request_handler=_quiet_handler(),
             fd=sock.fileno(),
@@ -80,6 +83,23 @@ class AwsServer:
             name="aws-server",
             daemon=True,
         )
+
+    def _serve_request(self, environ: dict, start_response: Any) -> Any:
+        with self._idle:
+            self._in_flight += 1
+        try:
+            return self.router(environ, start_response)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def drain(self, timeout: float) -> int:
+        """Wait until no request is being answered (a Lambda handler running, say);
+        returns how many still were at the deadline."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout)
+            return self._in_flight
 
     def start(self) -> None:
         self._thread.start()

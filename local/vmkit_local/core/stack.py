@@ -12,8 +12,11 @@ Start order, each step ready before the next:
 6. the WebSocket gateway, the mounted ASGI apps, then the extra services;
 7. the `on_ready` hook (e.g. a bootstrap API key), then `.vmkit/local.json`, written
    atomically, so its presence means "ready".
-`stop()` undoes all of it in reverse, saves state to the data dir, removes the state
-file and restores the environment. One stack per process (the environment is shared).
+`stop()` stops what could start new work first (executions, the gateway, the apps),
+lets requests under way finish while the services they call are up, then stops those,
+folds the journal into a snapshot, removes the state file and restores the
+environment; the reaper then ends any process left (`vmkit_local.lifetime`). One stack
+per process (the environment is shared).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from vmkit_local.lifetime import RUN_VARIABLE, Reaper, end_run
 log = logging.getLogger(__name__)
 
 ACCOUNT_ID = "123456789012"  # moto's default account
+DRAIN_TIMEOUT_S = 5.0  # how long a stop waits for handlers under way to finish
 
 
 class Service(Protocol):
@@ -175,6 +179,11 @@ class LocalStack:
         self._stack_state: dict[str, Any] = {}
         self._running = False
         self._reaper: Reaper | None = None
+
+    @property
+    def aws_server(self) -> Any:
+        """The AWS endpoint (`core.aws_server.AwsServer`) while the stack runs."""
+        return self._aws
 
     # ----- facts other parts are configured with
 
@@ -473,15 +482,19 @@ class LocalStack:
             return
         self._running = False
         self._remove_state_file()
-        steps: list[tuple[str, Callable[[], None]]] = [
-            *((f"service {s.name}", s.stop) for s in reversed(self._started_services)),
-            *((f"app {a.name}", a.stop) for a in reversed(self._app_servers)),
-        ]
+        # Nothing new starts first (executions, then every way in), then what is under
+        # way finishes while the services it calls are still up, then those stop.
+        steps: list[tuple[str, Callable[[], None]]] = []
+        if self._aws is not None:
+            steps.append(("step functions executions", self._stop_executions))
         if self._gateway is not None:
             steps.append(("websocket gateway", self._gateway.stop))
+        steps += [(f"app {a.name}", a.stop) for a in reversed(self._app_servers)]
+        if self._aws is not None:
+            steps.append(("requests under way", self._drain_requests))
+        steps += [(f"service {s.name}", s.stop) for s in reversed(self._started_services)]
         if self._aws is not None:
             steps += [
-                ("step functions executions", self._stop_executions),
                 ("data directory", self._save_state),
                 ("functions", self._close_runtime),
                 ("aws endpoint", self._stop_aws),
@@ -529,6 +542,11 @@ class LocalStack:
                         executionArn=execution["executionArn"], cause="local stack stopped"
                     )
         moto_state.release_waiting_tasks(ACCOUNT_ID, self.config.region)
+
+    def _drain_requests(self) -> None:
+        left = self._aws.drain(DRAIN_TIMEOUT_S)
+        if left:
+            log.warning("%d AWS requests were still being answered when the stack stopped", left)
 
     def _kept_state(self) -> KeptState:
         assert self.spec is not None
