@@ -53,7 +53,7 @@ class Restartable:
         )  # fmt: skip
         stack.environment = {
             key: value for key, value in os.environ.items() if not key.startswith(_NOT_INHERITED)
-        } | {"PYTHONPATH": str(ROOT)}
+        } | {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         self.stack = stack.start(timeout=180)
         return self.stack
 
