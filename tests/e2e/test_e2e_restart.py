@@ -137,13 +137,16 @@ class Restartable:
 
     def merge_onboarding_pr(self, github: Any, full_name: str) -> None:
         from githubkit import AppInstallationAuthStrategy, GitHub
+        from githubkit.cache import MemCacheStrategy
 
         assert self.stack is not None
         owner, name = full_name.split("/")
         auth = AppInstallationAuthStrategy(
             str(github.app_id), github.app_private_key_pem, github.installation_id(owner)
         )
-        with GitHub(auth, base_url=self.stack.state["github_url"]) as client:
+        # A cache of its own: another test's simulator handed out the same installation id.
+        cache = MemCacheStrategy()
+        with GitHub(auth, base_url=self.stack.state["github_url"], cache_strategy=cache) as client:
             pull = client.rest.pulls.list(owner, name, state="open").parsed_data[0]
             client.rest.pulls.merge(owner, name, pull.number, data={"merge_method": "merge"})
 
