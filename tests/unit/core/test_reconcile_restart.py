@@ -126,3 +126,19 @@ def test_a_vm_of_another_workspace_on_the_same_account_is_kept(core):
 
     assert reconcile.after_restart(core.deps)["orphan_servers"] == []
     assert "theirs" in core.compute.servers
+
+
+def test_a_provider_refusing_to_list_or_delete_does_not_stop_the_sweep(core):
+    from tests.support.fakes import transient
+
+    deploy = waiting_for_agent(core)
+    core.compute.servers["lost"] = Server(
+        "lost", "x", "running", None, {MANAGED_LABEL: "true", INSTANCE_LABEL: "gone"}
+    )
+    core.executions.lose_all()
+    core.compute.fail_next("find_servers", transient())
+    assert reconcile.after_restart(core.deps)["orphan_servers"] == []
+    core.compute.fail_next("delete_server", transient())
+    assert reconcile.after_restart(core.deps)["orphan_servers"] == []
+    assert reconcile.after_restart(core.deps)["orphan_servers"] == ["lost"]
+    assert core.deploy(deploy.id).status is DeployStatus.failed

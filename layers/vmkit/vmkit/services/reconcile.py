@@ -136,7 +136,14 @@ def destroy_orphan_servers(deps: Deps) -> list[str]:
             seen.add((target.provider.value, server.id))
             if _has_environment(deps, workspaces, server.labels.get(INSTANCE_LABEL)):
                 continue
-            compute.delete_server(server.id)
+            try:
+                compute.delete_server(server.id)
+            except ProviderError as exc:  # tried again at the next sweep
+                logger.warning(
+                    "could not destroy a server no environment has",
+                    extra={"server_id": server.id, "reason": exc.message},
+                )
+                continue
             logger.warning(
                 "destroyed a server no environment has",
                 extra={"server_id": server.id, "instance_id": server.labels.get(INSTANCE_LABEL)},
