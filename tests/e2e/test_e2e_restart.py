@@ -358,3 +358,29 @@ def get_app(url: str) -> httpx.Response:
     from vmkit_local.demo import _get_app
 
     return _get_app(url)
+
+
+def test_start_up_survives_a_bootstrap_record_naming_what_the_state_never_held(
+    restartable: Restartable,
+):
+    world = restartable
+    world.data.mkdir(parents=True)
+    record = world.data / "bootstrap.json"
+    record.write_text('{"workspace_id": "ws_the_state_never_held", "key_id": "k')  # torn
+
+    world.start()
+    assert world.call("GET", "/api/auth/me")["scope"] == "admin"
+    first_workspace = world.call("GET", "/api/auth/me")["workspace_id"]
+    assert "does not parse; making a new local workspace" in world.stack.log()
+
+    kept = json.loads(record.read_text())
+    record.write_text(json.dumps({**kept, "key_id": "key_the_state_never_held"}))
+    world.restart_cleanly()
+    assert world.call("GET", "/api/auth/me")["workspace_id"] == first_workspace
+    assert "names key key_the_state_never_held, which the state never held" in world.stack.log()
+
+    record.write_text(json.dumps({"workspace_id": "ws_gone", "key_id": "key_gone"}))
+    world.restart_cleanly()
+    assert world.call("GET", "/api/auth/me")["scope"] == "admin"
+    assert "names workspace ws_gone, which the state does not hold" in world.stack.log()
+    assert "Traceback" not in world.stack.log()

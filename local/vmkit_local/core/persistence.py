@@ -297,6 +297,13 @@ class DataDir:
     # ----- KMS key material
 
     def kms_material(self) -> dict[str, bytes]:
+        if not (self.root / "kms.json").exists() and (self.root / "current.json").exists():
+            log.warning(
+                "data dir: %s is missing, so the KMS keys get new material and what was "
+                "encrypted before (stored credentials) cannot be decrypted; restore it if "
+                "you have a copy",
+                self.root / "kms.json",
+            )
         saved = self.read_json("kms.json")
         try:
             return {key_id: base64.b64decode(value) for key_id, value in saved.items()}

@@ -202,3 +202,15 @@ def test_a_data_dir_from_before_generations_is_read_and_moved_on(tmp_path):
     )
     assert not (data / "dynamodb").exists() and not (data / "ssm.json").exists()
     assert stack.stop() == 0
+
+
+def test_a_missing_kms_file_is_said_in_one_line_and_the_rest_is_kept(tmp_path):
+    first = stack_process(tmp_path).start()
+    first.client("dynamodb").put_item(TableName=TABLE, Item=key("KEPT"))
+    assert first.stop() == 0
+    (tmp_path / "data" / "kms.json").unlink()
+
+    second = stack_process(tmp_path).start()
+    assert "kms.json is missing, so the KMS keys get new material" in second.log()
+    assert "Item" in second.client("dynamodb").get_item(TableName=TABLE, Key=key("KEPT"))
+    assert second.stop() == 0
