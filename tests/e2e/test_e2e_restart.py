@@ -4,9 +4,9 @@ on the same data directory, as a user whose machine crashed would find it.
 The stack runs in a child process (`tests/e2e/restartable_stack.py`), reached only
 through its URLs, as `vmkit local up` would be. After each kill: no acknowledged write
 is lost, no process of the old stack is left, the deploy ended failed with the reason,
-no VM is orphaned; at the end a new deploy of the same environment succeeds on the VM
-it already had. Then agents of existing VMs come back after a clean restart and after
-a crash, on their own.
+no VM is orphaned, and a new deploy of the same environment succeeds on the VM it
+already had. Then agents of existing VMs come back after a clean restart and after a
+crash, on their own; and start-up survives a bootstrap record naming what is gone.
 """
 
 from __future__ import annotations
@@ -268,33 +268,44 @@ def test_a_deploy_killed_at_each_waiting_step_fails_with_the_reason_and_the_next
     assert "/pull/" in seen["steps"][-1]["detail"]
     assert_recovered(world, deploy, seen, "pr")
     world.merge_onboarding_pr(github, full_name)  # the owner merges it meanwhile
+    first_vm = succeeds(world, env["id"], reusing=None)
 
-    # WaitForAgent, HardenInstance, WaitForWorkflowRun: what each waits for happened
-    # (the agent registered, the VM was hardened, the run completed), and its resume is
-    # held at the endpoint when the stack is killed.
-    instance_id = None
+    # WaitForAgent (a reset, so a new VM's agent), HardenInstance, WaitForWorkflowRun:
+    # what each waits for happened (the agent registered, the VM was hardened, the run
+    # completed), and its resume is held at the endpoint when the stack is killed. Each
+    # time the next deploy succeeds on the VM the environment has.
+    vm = None
     for what in ("agent", "harden", "workflow"):
         world.hold_resumes(what)
-        deploy = world.deploy(env["id"])
+        deploy = (
+            world.call("POST", f"/api/environments/{env['id']}/reset")
+            if what == "agent"
+            else world.deploy(env["id"])
+        )
         world.wait_until_held()
         seen = kill_at(world, deploy, f"waiting_for_{what}", what)
         assert_recovered(world, deploy, seen, what)
-        instance_id = (
-            instance_id or world.call("GET", f"/api/environments/{env['id']}")["instance_id"]
-        )
-        assert world.call("GET", f"/api/environments/{env['id']}")["instance_id"] == instance_id
-        wait_for_agent(world, instance_id)
+        vm = vm or world.call("GET", f"/api/environments/{env['id']}")["instance_id"]
+        assert vm != first_vm  # the reset's VM
+        wait_for_agent(world, vm)
+        assert succeeds(world, env["id"], reusing=vm) == vm
 
-    final = world.deploy(env["id"])
-    done = world.wait_deploy(final["id"], lambda d: d["status"] in TERMINAL)
+
+def succeeds(world: Restartable, env_id: str, *, reusing: str | None) -> str:
+    """A deploy of the environment succeeds (on the VM it has, if `reusing`), the app
+    answers, and the only VM anywhere is the environment's; returns its instance id."""
+    deploy = world.deploy(env_id)
+    done = world.wait_deploy(deploy["id"], lambda d: d["status"] in TERMINAL)
     assert done["status"] == "succeeded", done
     steps = {s["name"]: s.get("detail") or "" for s in done["steps"]}
-    assert steps["EnsureInstance"].startswith(f"reusing {instance_id}")
-    assert world.call("GET", f"/api/environments/{env['id']}")["instance_id"] == instance_id
+    if reusing:
+        assert steps["EnsureInstance"].startswith(f"reusing {reusing}")
+    instance_id = world.call("GET", f"/api/environments/{env_id}")["instance_id"]
     assert [str(s["id"]) for s in world.servers()] == [
         world.instance(instance_id)["provider_server_id"]
     ]
     assert get_app(done["url"]).status_code == 200
+    return instance_id
 
 
 def test_agents_of_existing_vms_reconnect_after_a_clean_restart_and_after_a_crash(
