@@ -8,6 +8,7 @@ moto-based unit tests also set.
 from __future__ import annotations
 
 import shutil
+import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,11 @@ import pytest
 from vmkit_local.embedded import ROOT, CloudStandIns, EmbeddedConfig, build
 
 SAMPLE_APP = ROOT / "examples" / "hello"
+
+# A runner may start the suite with SIGINT ignored (a background job of a
+# non-interactive shell does), and an ignored signal stays ignored in every child: the
+# CLI's Ctrl-C tests need theirs to get it. A handled signal is reset at exec.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
