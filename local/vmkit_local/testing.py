@@ -91,6 +91,23 @@ class StackProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.state: dict[str, Any] = {}
 
+    # Started and not stopped yet: what a failing test leaves for `kill_leftovers`.
+    _running: set[StackProcess] = set()
+
+    @classmethod
+    def running(cls) -> set[StackProcess]:
+        return set(cls._running)
+
+    @classmethod
+    def kill_leftovers(cls, keep: set[StackProcess]) -> None:
+        """SIGKILL the stack processes started and never stopped (a test failed), but
+        those in `keep` (a longer-lived fixture's)."""
+        for stack in cls._running - keep:
+            if stack.process is not None and stack.process.poll() is None:
+                os.killpg(stack.process.pid, signal.SIGKILL)
+                stack.process.wait()
+            cls._running.discard(stack)
+
     def start(self, timeout: float = 60.0) -> StackProcess:
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
@@ -100,6 +117,7 @@ class StackProcess:
                 env=self.environment,
                 start_new_session=True,
             )
+        StackProcess._running.add(self)
 
         def ready() -> bool:
             assert self.process is not None
@@ -122,6 +140,7 @@ class StackProcess:
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Signal the stack and wait for it; returns its exit code."""
         assert self.process is not None
+        StackProcess._running.discard(self)
         if self.process.poll() is None:
             self.process.send_signal(signum)
         try:

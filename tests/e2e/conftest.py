@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from vmkit_local.embedded import ROOT, CloudStandIns, EmbeddedConfig, build
+from vmkit_local.testing import StackProcess
 
 SAMPLE_APP = ROOT / "examples" / "hello"
 
@@ -119,6 +120,14 @@ def ok(response: httpx.Response) -> Any:
         f"{response.request.method} {response.request.url}: {response.text}"
     )
     return response.json() if response.content else None
+
+
+@pytest.fixture(autouse=True)
+def _no_stack_process_left():
+    """A test that fails between starting a stack process and stopping it leaves none."""
+    before = StackProcess.running()
+    yield
+    StackProcess.kill_leftovers(keep=before)
 
 
 @pytest.fixture(scope="session")
