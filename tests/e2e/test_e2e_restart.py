@@ -201,6 +201,13 @@ def seeded_repo(data: Path, name: str) -> tuple[Any, str]:
     return github, repo.full_name
 
 
+def started_with_environment(world: Restartable, repo_name: str) -> tuple[Any, str, dict]:
+    """A repo seeded before the first start, then a local target and `production`."""
+    github, full_name = seeded_repo(world.data, repo_name)
+    world.start()
+    return github, full_name, new_environment(world, github, full_name, "production")
+
+
 def new_environment(world: Restartable, github: Any, full_name: str, name: str) -> dict:
     target = world.call(
         "POST", "/api/compute-targets", json={"name": f"this machine ({name})", "provider": "local"}
@@ -258,9 +265,7 @@ def test_a_deploy_killed_at_each_waiting_step_fails_with_the_reason_and_the_next
     restartable: Restartable,
 ):
     world = restartable
-    github, full_name = seeded_repo(world.data, "crashy")
-    world.start()
-    env = new_environment(world, github, full_name, "production")
+    github, full_name, env = started_with_environment(world, "crashy")
 
     # WaitForPRMerge: the onboarding PR is open, nobody merged it yet.
     deploy = world.deploy(env["id"])
@@ -312,21 +317,10 @@ def test_agents_of_existing_vms_reconnect_after_a_clean_restart_and_after_a_cras
     restartable: Restartable,
 ):
     world = restartable
-    github, full_name = seeded_repo(world.data, "steady")
-    world.start()
-    env = new_environment(world, github, full_name, "production")
+    github, full_name, env = started_with_environment(world, "steady")
     deploy = world.deploy(env["id"])
-    waiting = world.wait_deploy(
-        deploy["id"],
-        lambda d: (
-            d["status"] in TERMINAL
-            or (
-                d["status"] == "waiting_for_pr" and "/pull/" in (d["steps"][-1].get("detail") or "")
-            )
-        ),
-    )
-    if waiting["status"] == "waiting_for_pr":
-        world.merge_onboarding_pr(github, full_name)
+    world.wait_deploy(deploy["id"], lambda d: d["status"] == "waiting_for_pr" and pr_opened(d))
+    world.merge_onboarding_pr(github, full_name)
     assert (
         world.wait_deploy(deploy["id"], lambda d: d["status"] in TERMINAL)["status"] == "succeeded"
     )
