@@ -4,9 +4,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NODE_TOOLS := tools/node_modules/.installed
 
-.PHONY: setup test lint bench demo agent fuzz clean vm-tools demo-vm test-vm
+.PHONY: setup debian-packages test lint bench demo agent fuzz clean vm-tools demo-vm test-vm
 
-setup: $(STAMP) $(NODE_TOOLS)
+setup: debian-packages $(STAMP) $(NODE_TOOLS)
+
+# The system tools the tests run (tools/debian-packages.txt): installed as root, else
+# the exact command to run is printed and setup stops.
+debian-packages:
+	@tools/debian-packages.sh
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)

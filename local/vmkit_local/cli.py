@@ -11,6 +11,7 @@ import pkgutil
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -21,6 +22,7 @@ from vmkit_local.core.stack import LocalStack, StackConfig
 from vmkit_local.core.websocket import GatewayLimits
 
 log = logging.getLogger("vmkit_local")
+STOP_BUDGET_S = 10.0  # a stop ends every thread and process within this
 
 
 def _pairs(values: Sequence[str], option: str) -> dict[str, str]:
@@ -123,9 +125,15 @@ def serve(stack: LocalStack) -> None:
         print(f"ready in {stack.startup_seconds:.1f} s; Ctrl-C to stop", flush=True)
         stop.wait()
     finally:
+        stopping = time.monotonic()
         stack.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        # Threads finishing what they were doing (a handler, a moto task) get the rest of
+        # the stop's time budget; one still running after it is a bug worth a line.
+        for thread in threading.enumerate():
+            if thread is not threading.main_thread():
+                thread.join(max(0.0, stopping + STOP_BUDGET_S - time.monotonic()))
         leftover = sorted(t.name for t in threading.enumerate() if t is not threading.main_thread())
         if leftover:
             log.warning("threads still running after stop: %s", ", ".join(leftover))

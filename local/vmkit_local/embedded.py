@@ -25,6 +25,7 @@ from typing import Any
 from vmkit_local.actions_runner import deploy_step_environment
 from vmkit_local.core.asgi import AppSpec
 from vmkit_local.core.http_api import HttpApiGateway, function_url, routes_from_template
+from vmkit_local.core.ports import PortBook
 from vmkit_local.core.stack import LocalStack, StackConfig
 from vmkit_local.files import write_atomically
 
@@ -109,6 +110,9 @@ class CloudStandIns:
             token=self.cloudflare_token, zones=[APPS_DOMAIN], data_dir=data_dir / "cloudflare"
         )
         self.github = GitHubSimulator(data_dir=data_dir / "github", run_workflow=self._run_workflow)
+        # Kept ports: deploys store their app's URL, and the simulators' URLs are set
+        # again at each start only where VMKit reads them from its configuration.
+        self.ports = PortBook(data_dir / "ports.json")
         self.router = RouterServer(
             AppRouter(
                 self.cloudflare.resolve,
@@ -116,7 +120,7 @@ class CloudStandIns:
                 apps_domain=APPS_DOMAIN,
                 guest_port_for_ip=self._guest_http_port,
             ),
-            host=host,
+            sock=self.ports.listen("the app router", host),
         )
         self.urls: dict[str, str] = {}
         self._stops: list[Callable[[], None]] = []
@@ -130,13 +134,12 @@ class CloudStandIns:
             ("cloudflare", self.cloudflare),
             ("github", self.github),
         ):
-            url, stop = serve_in_thread(sim.app, host=self.host)
+            sock = self.ports.listen(f"the {name} simulator", self.host)
+            url, stop = serve_in_thread(sim.app, sock=sock)
             self.urls[name] = url
             self._stops.append(stop)
         self.router.start()
         self._stops.append(self.router.stop)
-        self.fleet.resume()
-        self._stops.append(self.fleet.shutdown)
         self._stops.append(self.github.close)
 
     @property
@@ -152,6 +155,10 @@ class CloudStandIns:
             f"{stack.app_urls['rest']}/api/webhooks/github", stack.github_webhook_secret
         )
         self.github.configure_setup_url(f"{stack.app_urls['rest']}/api/github/setup")
+        # VMs that were running boot again now that the gateway their agents dial is up
+        # (and inside the stack's lifetime, so their processes end with it).
+        self.fleet.resume()
+        self._stops.append(self.fleet.shutdown)
         # What a guest may dial: the presigned agent download (the AWS endpoint) and the
         # agents' WebSocket gateway; then the guests that were running come back.
         assert stack.ws_url
@@ -327,6 +334,7 @@ class _ControlPlaneSetup:
             except client.exceptions.ResourceNotFoundException:
                 client.create_secret(Name=name, SecretString=value)
         agent = _publish_agent(stack, self.data_dir / "agent")
+        _reconcile_after_restart()
         return {
             "api_key": _bootstrap_key(self.data_dir / "bootstrap.json"),
             "agent_version": agent,
@@ -357,30 +365,69 @@ def _publish_agent(stack: LocalStack, out_dir: Path) -> str:
     return build.version
 
 
+def _reconcile_after_restart() -> None:
+    """Every execution died with the last run: fail the deploys they carried, and destroy
+    the VMs no environment has (the layer's rule, the same the sweeper applies on AWS)."""
+    from vmkit.deps import get_deps
+    from vmkit.services import reconcile
+
+    result = reconcile.after_restart(get_deps())
+    if any(result.values()):
+        log.warning(
+            "after the restart: failed %d deploys whose execution was gone, destroyed %d "
+            "VMs no environment has",
+            len(result["lost_executions"]),
+            len(result["orphan_servers"]),
+        )
+
+
 def _bootstrap_key(record: Path) -> str:
-    """The local workspace's admin key: a new one each start, the previous one revoked."""
+    """The local workspace's admin key: a new one each start, the previous one revoked.
+
+    The record may name what the state no longer holds (state from before durable
+    data dirs, a restored backup): a missing workspace is made anew, a missing key is
+    not revoked, and a record that does not parse is replaced, each said in one line.
+    """
     from vmkit.auth import Principal
     from vmkit.deps import get_deps
+    from vmkit.errors import NotFound
     from vmkit.models import Interface, Scope, Workspace
     from vmkit.schemas import ApiKeyCreate
     from vmkit.services import keys, workspaces
 
     deps = get_deps()
-    known = json.loads(record.read_text()) if record.exists() else {}
-    if known and deps.store.find(Workspace, known["workspace_id"], known["workspace_id"]):
-        operator = Principal(known["workspace_id"], "operator", Scope.admin, Interface.cli)
+    known = _read_record(record)
+    workspace_id = known.get("workspace_id")
+    if workspace_id and deps.store.find(Workspace, workspace_id, workspace_id):
+        operator = Principal(workspace_id, "operator", Scope.admin, Interface.cli)
         key, plaintext = keys.create_key(
             deps, operator, ApiKeyCreate(name="local admin", scopes=[Scope.admin])
         )
-        if known.get("key_id"):
-            keys.revoke_key(deps, operator, known["key_id"])
-        workspace_id = known["workspace_id"]
+        try:
+            if known.get("key_id"):
+                keys.revoke_key(deps, operator, known["key_id"])
+        except NotFound:
+            log.warning("%s names key %s, which the state never held", record, known["key_id"])
+        key_id = key.id
     else:
+        if workspace_id:
+            log.warning("%s names workspace %s, which the state does not hold; "
+                        "making a new local workspace", record, workspace_id)  # fmt: skip
         workspace, plaintext = workspaces.bootstrap_workspace(deps, "local")
-        workspace_id, key = workspace.id, None
-    key_id = key.id if key else plaintext.split("_")[1]
-    record.write_text(json.dumps({"workspace_id": workspace_id, "key_id": key_id}))
+        workspace_id, key_id = workspace.id, plaintext.split("_")[1]
+    write_atomically(record, json.dumps({"workspace_id": workspace_id, "key_id": key_id}))
     return plaintext
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    try:
+        known = json.loads(path.read_text()) if path.exists() else {}
+    except (ValueError, UnicodeDecodeError):
+        known = None
+    if not isinstance(known, dict):
+        log.warning("%s does not parse; making a new local workspace and key", path)
+        return {}
+    return known
 
 
 def _persistent_tokens(path: Path) -> dict[str, str]:

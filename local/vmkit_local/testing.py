@@ -70,16 +70,19 @@ class StackProcess:
         self,
         root: Path,
         *,
-        template: Path,
+        template: Path | None = None,
         data_dir: Path | None = None,
         arguments: Sequence[str] = (),
         python_path: Sequence[Path] = (),
+        command: Sequence[str] | None = None,
     ):
+        """`python -m vmkit_local` on `template`, or `command` (another entry point that
+        writes `root/local.json` when ready, such as one building the embedded stack)."""
         self.root = root
         self.state_file = root / "local.json"
         self.log_file = root / "stack.log"
         data = ["--data-dir", str(data_dir)] if data_dir else ["--no-data-dir"]
-        self.command = [
+        self.command = list(command) if command else [
             sys.executable, "-m", "vmkit_local", "--template", str(template),
             "--state-file", str(self.state_file), *data, *arguments,
         ]  # fmt: skip
@@ -87,6 +90,23 @@ class StackProcess:
         self.environment = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
         self.process: subprocess.Popen[bytes] | None = None
         self.state: dict[str, Any] = {}
+
+    # Started and not stopped yet: what a failing test leaves for `kill_leftovers`.
+    _running: set[StackProcess] = set()
+
+    @classmethod
+    def running(cls) -> set[StackProcess]:
+        return set(cls._running)
+
+    @classmethod
+    def kill_leftovers(cls, keep: set[StackProcess]) -> None:
+        """SIGKILL the stack processes started and never stopped (a test failed), but
+        those in `keep` (a longer-lived fixture's)."""
+        for stack in cls._running - keep:
+            if stack.process is not None and stack.process.poll() is None:
+                os.killpg(stack.process.pid, signal.SIGKILL)
+                stack.process.wait()
+            cls._running.discard(stack)
 
     def start(self, timeout: float = 60.0) -> StackProcess:
         with self.log_file.open("ab") as log:
@@ -97,20 +117,30 @@ class StackProcess:
                 env=self.environment,
                 start_new_session=True,
             )
+        StackProcess._running.add(self)
 
         def ready() -> bool:
             assert self.process is not None
             if self.process.poll() is not None:
                 pytest.fail(f"stack exited with {self.process.returncode}:\n{self.log()}")
-            return self.state_file.exists()
+            return self._own_state_file()
 
         wait_for(ready, timeout=timeout, interval=0.05, what=f"{self.state_file}")
         self.state = json.loads(self.state_file.read_text())
         return self
 
+    def _own_state_file(self) -> bool:
+        """The state file is there and this process wrote it (not a crashed run before)."""
+        assert self.process is not None
+        try:
+            return json.loads(self.state_file.read_text()).get("pid") == self.process.pid
+        except (OSError, ValueError):
+            return False
+
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Signal the stack and wait for it; returns its exit code."""
         assert self.process is not None
+        StackProcess._running.discard(self)
         if self.process.poll() is None:
             self.process.send_signal(signum)
         try:

@@ -8,6 +8,7 @@ moto-based unit tests also set.
 from __future__ import annotations
 
 import shutil
+import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,8 +19,14 @@ import httpx
 import pytest
 
 from vmkit_local.embedded import ROOT, CloudStandIns, EmbeddedConfig, build
+from vmkit_local.testing import StackProcess
 
 SAMPLE_APP = ROOT / "examples" / "hello"
+
+# A runner may start the suite with SIGINT ignored (a background job of a
+# non-interactive shell does), and an ignored signal stays ignored in every child: the
+# CLI's Ctrl-C tests need theirs to get it. A handled signal is reset at exec.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
@@ -113,6 +120,14 @@ def ok(response: httpx.Response) -> Any:
         f"{response.request.method} {response.request.url}: {response.text}"
     )
     return response.json() if response.content else None
+
+
+@pytest.fixture(autouse=True)
+def _no_stack_process_left():
+    """A test that fails between starting a stack process and stopping it leaves none."""
+    before = StackProcess.running()
+    yield
+    StackProcess.kill_leftovers(keep=before)
 
 
 @pytest.fixture(scope="session")

@@ -167,6 +167,13 @@ def test_the_agent_upgrades_itself_and_comes_back_on_the_new_version(local: Loca
     from vmkit.adapters.artifacts import publish_agent
     from vmkit_agent.build import build_agent
 
+    # The test before impersonated this agent's token, which took its connection over;
+    # the agent dials back in by itself (with backoff), and must be there to be upgraded.
+    wait_for(
+        lambda: ok(local.api.get(f"/api/instances/{vm['instance']['id']}"))["agent_connected"],
+        timeout=60,
+        what="the agent to reconnect",
+    )
     build = build_agent(tmp_path / "next", version="99.0.0")
     publish_agent(
         local.stack.client("s3"),

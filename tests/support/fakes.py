@@ -251,6 +251,7 @@ class FakeExecutions(Switchable):
         self.stopped: dict[str, str] = {}
         self.ended_tokens: set[str] = set()
         self.resumed: dict[str, dict[str, Any]] = {}
+        self.ended: dict[str, str] = {}  # execution name → how it ended, for `status`
 
     def start(self, machine_arn: str, name: str, payload: dict[str, Any]) -> None:
         self._call("start", machine_arn, name)
@@ -267,6 +268,20 @@ class FakeExecutions(Switchable):
             return False
         self.stopped[execution_arn] = error
         return True
+
+    def status(self, execution_arn: str) -> str | None:
+        self._call("status", execution_arn)
+        name = execution_arn.rsplit(":", 1)[-1]
+        if name not in self.started:
+            return None
+        if execution_arn in self.stopped:
+            return "ABORTED"
+        return self.ended.get(name, "RUNNING")
+
+    def lose_all(self) -> None:
+        """What a restart of a local control plane does: every execution is gone."""
+        self.started.clear()
+        self.stopped.clear()
 
     def succeed(self, task_token: str, output: dict[str, Any]) -> bool:
         return self._resume(task_token, {"output": output})

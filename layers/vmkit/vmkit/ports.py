@@ -221,6 +221,10 @@ class Executions(Protocol):
     def stop(self, execution_arn: str, *, error: str, cause: str) -> bool:
         """Stop an execution; False if it had already ended or never existed."""
 
+    def status(self, execution_arn: str) -> str | None:
+        """RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED; None if it does not exist
+        (never started, or lost with the control plane that ran it)."""
+
     def succeed(self, task_token: str, output: dict[str, Any]) -> bool:
         """Resume a waiting task; False if the wait had already ended (timed out, stopped)."""
 

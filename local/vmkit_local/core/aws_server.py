@@ -27,12 +27,14 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import urllib.request
+from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from vmkit_local.core.journal import JournalingApp
 from vmkit_local.core.lambda_api import LambdaInvokeRouter
 from vmkit_local.core.listeners import port_of
+from vmkit_local.core.wsgi import call, environ_for
 
 # What moto must be told in server mode (NOTES.md): run state machines for real, and
 # never try Docker for Lambda (the router answers Lambda invocations instead).
@@ -60,11 +62,16 @@ class AwsServer:
         host = sock.getsockname()[0]
         self.url = f"http://{host}:{port_of(sock)}"
         self.port = port_of(sock)
-        self.router = LambdaInvokeRouter(DomainDispatcherApplication(create_backend_app))
+        # moto, with the journal in front of it (every acknowledged change on disk first),
+        # with the Lambda Invoke API in front of both.
+        self.journaling = JournalingApp(DomainDispatcherApplication(create_backend_app))
+        self.router = LambdaInvokeRouter(self.journaling)
+        self._in_flight = 0
+        self._idle = threading.Condition()
         self._server: BaseWSGIServer = make_server(
             host,
             self.port,
-            self.router,
+            self._serve_request,
             threaded=True,
             request_handler=_quiet_handler(),
             fd=sock.fileno(),
@@ -76,6 +83,23 @@ class AwsServer:
             name="aws-server",
             daemon=True,
         )
+
+    def _serve_request(self, environ: dict, start_response: Any) -> Any:
+        with self._idle:
+            self._in_flight += 1
+        try:
+            return self.router(environ, start_response)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def drain(self, timeout: float) -> int:
+        """Wait until no request is being answered (a Lambda handler running, say);
+        returns how many still were at the deadline."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout)
+            return self._in_flight
 
     def start(self) -> None:
         self._thread.start()
@@ -90,16 +114,15 @@ class AwsServer:
         self._post("/moto-api/reset", b"")
 
     def _post(self, path: str, body: bytes) -> bytes:
-        request = urllib.request.Request(  # noqa: S310 (our own loopback http URL)
-            f"{self.url}{path}",
-            data=body,
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return response.read()
+        """In-process, so it works before the endpoint serves and after it stopped."""
+        request = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "CONTENT_TYPE": "application/json"}
+        status, _, chunks = call(self.router, environ_for(request, body))
+        if not status.startswith("2"):
+            raise RuntimeError(f"moto refused POST {path}: {status}")
+        return b"".join(chunks)
 
     def stop(self) -> None:
+        """Stop answering: after this no request can reach moto (or its journal) any more."""
         self._server.shutdown()
         self._thread.join(timeout=10)
         self._server.server_close()

@@ -1,7 +1,9 @@
 """`LocalStack`: the whole control plane of a template on this machine, in one process.
 
 Start order, each step ready before the next:
-1. listening sockets for every server (so all URLs are known up front);
+1. listening sockets for every server (so all URLs are known up front), on the ports
+   kept in the data dir when there is one (`ports.py`), so agents and stored URLs
+   find the stack again after a restart;
 2. the process environment (`AWS_ENDPOINT_URL`, region, fake credentials, `MOTO_PORT`);
 3. moto behind the Lambda router, with Step Functions execution turned on;
 4. the template's resources, created in moto; saved state loaded from the data dir;
@@ -10,8 +12,11 @@ Start order, each step ready before the next:
 6. the WebSocket gateway, the mounted ASGI apps, then the extra services;
 7. the `on_ready` hook (e.g. a bootstrap API key), then `.vmkit/local.json`, written
    atomically, so its presence means "ready".
-`stop()` undoes all of it in reverse, saves state to the data dir, removes the state
-file and restores the environment. One stack per process (the environment is shared).
+`stop()` stops what could start new work first (executions, the gateway, the apps),
+lets requests under way finish while the services they call are up, then stops those,
+folds the journal into a snapshot, removes the state file and restores the
+environment; the reaper then ends any process left (`vmkit_local.lifetime`). One stack
+per process (the environment is shared).
 """
 
 from __future__ import annotations
@@ -31,16 +36,19 @@ from typing import Any, Protocol
 from vmkit_local.core import moto_state
 from vmkit_local.core.asgi import AppServer, AppSpec
 from vmkit_local.core.errors import LocalStackError
-from vmkit_local.core.listeners import bind_listener, port_of
-from vmkit_local.core.persistence import DataDir
+from vmkit_local.core.listeners import port_of
+from vmkit_local.core.persistence import DataDir, KeptState
+from vmkit_local.core.ports import PortBook
 from vmkit_local.core.resources import FunctionSpec
 from vmkit_local.core.stackspec import LocalUrls, StackSpec
 from vmkit_local.core.websocket import GatewayLimits, WebSocketGateway
 from vmkit_local.files import write_atomically
+from vmkit_local.lifetime import RUN_VARIABLE, Reaper, end_run
 
 log = logging.getLogger(__name__)
 
 ACCOUNT_ID = "123456789012"  # moto's default account
+DRAIN_TIMEOUT_S = 5.0  # how long a stop waits for handlers under way to finish
 
 
 class Service(Protocol):
@@ -148,6 +156,7 @@ class LocalStack:
         self.services = list(services)
         self.on_ready = on_ready
         self.data = DataDir(config.data_dir) if config.data_dir else None
+        self._ports = PortBook(config.data_dir / "ports.json" if config.data_dir else None)
         self.aws_url = ""
         self.ws_url: str | None = None
         self.ws_management_url: str | None = None
@@ -169,6 +178,12 @@ class LocalStack:
         self._kms_material: dict[str, bytes] = {}
         self._stack_state: dict[str, Any] = {}
         self._running = False
+        self._reaper: Reaper | None = None
+
+    @property
+    def aws_server(self) -> Any:
+        """The AWS endpoint (`core.aws_server.AwsServer`) while the stack runs."""
+        return self._aws
 
     # ----- facts other parts are configured with
 
@@ -238,11 +253,14 @@ class LocalStack:
 
     def _start(self) -> None:
         config = self.config
-        aws_socket = self._listen(config.aws_port)
+        self._begin_run()
+        aws_socket = self._listen("aws endpoint", config.aws_port)
         self.aws_url = f"http://{config.host}:{port_of(aws_socket)}"
-        ws_socket = self._listen(config.websocket_port)
-        management_socket = self._listen(config.management_port)
-        app_sockets = {name: self._listen(config.app_ports.get(name, 0)) for name in self.apps}
+        ws_socket = self._listen("websocket gateway", config.websocket_port)
+        management_socket = self._listen("websocket management", config.management_port)
+        app_sockets = {
+            name: self._listen(f"app {name}", config.app_ports.get(name, 0)) for name in self.apps
+        }
         self._app_roots = {
             name: f"http://{config.host}:{port_of(s)}" for name, s in app_sockets.items()
         }
@@ -251,6 +269,8 @@ class LocalStack:
         }
         self._stack_state = self.data.read_json("stack.json") if self.data else {}
         self._stack_state.setdefault("github_webhook_secret", secrets.token_urlsafe(32))
+        if self.data:
+            self.data.write_json("stack.json", self._stack_state)
         self.spec = self._read_template(port_of(ws_socket), port_of(management_socket))
         self._set_environment(self._aws_environment())
         self._start_aws(aws_socket)
@@ -284,8 +304,26 @@ class LocalStack:
             )
         path.unlink()
 
-    def _listen(self, port: int) -> Any:
-        sock = bind_listener(self.config.host, port)
+    def _begin_run(self) -> None:
+        """Own the data dir, end what a crashed run left, and mark this run's processes.
+
+        See `vmkit_local.lifetime`: every process started from here on carries the run's
+        id, and the reaper ends them all when this process ends, however it ends.
+        """
+        if self.data:
+            self.data.lock()
+            previous = self.data.read_json("stack.json").get("run")
+            if previous and (left := end_run(str(previous))):
+                log.warning("ended %d processes a crashed run of the stack left", len(left))
+        run = secrets.token_hex(8)
+        self._set_environment({RUN_VARIABLE: run})
+        if self.data:
+            self.data.write_json("stack.json", {**self.data.read_json("stack.json"), "run": run})
+        self._reaper = Reaper(run)
+        self._reaper.start()
+
+    def _listen(self, name: str, port: int) -> Any:
+        sock = self._ports.listen(name, self.config.host, port)
         self._sockets.append(sock)
         return sock
 
@@ -381,11 +419,7 @@ class LocalStack:
         self._kms_material = provisioned.kms_material
         if self.data:
             self.data.save_kms_material(self._kms_material)
-            self.data.load_secrets(self.client("secretsmanager"))
-            self.data.load_parameters(self.client("ssm"))
-            self.data.load_tables(
-                self.client("dynamodb"), [table.name for table in self.spec.tables()]
-            )
+            self.data.recover(self._kept_state(), self._aws.journaling)
         secretsmanager = self.client("secretsmanager")
         for name, value in self.config.secret_values.items():
             self._put_secret(secretsmanager, name, self._expand(value))
@@ -448,15 +482,19 @@ class LocalStack:
             return
         self._running = False
         self._remove_state_file()
-        steps: list[tuple[str, Callable[[], None]]] = [
-            *((f"service {s.name}", s.stop) for s in reversed(self._started_services)),
-            *((f"app {a.name}", a.stop) for a in reversed(self._app_servers)),
-        ]
+        # Nothing new starts first (executions, then every way in), then what is under
+        # way finishes while the services it calls are still up, then those stop.
+        steps: list[tuple[str, Callable[[], None]]] = []
+        if self._aws is not None:
+            steps.append(("step functions executions", self._stop_executions))
         if self._gateway is not None:
             steps.append(("websocket gateway", self._gateway.stop))
+        steps += [(f"app {a.name}", a.stop) for a in reversed(self._app_servers)]
+        if self._aws is not None:
+            steps.append(("requests under way", self._drain_requests))
+        steps += [(f"service {s.name}", s.stop) for s in reversed(self._started_services)]
         if self._aws is not None:
             steps += [
-                ("step functions executions", self._stop_executions),
                 ("data directory", self._save_state),
                 ("functions", self._close_runtime),
                 ("aws endpoint", self._stop_aws),
@@ -475,6 +513,11 @@ class LocalStack:
             sock.close()
         self._sockets.clear()
         self._restore_environment()
+        if self._reaper is not None:  # the last word: nothing of this run outlives it
+            self._reaper.stop()
+            self._reaper = None
+        if self.data:
+            self.data.unlock()
         with LocalStack._active_lock:
             if LocalStack._active is self:
                 LocalStack._active = None
@@ -500,14 +543,21 @@ class LocalStack:
                     )
         moto_state.release_waiting_tasks(ACCOUNT_ID, self.config.region)
 
+    def _drain_requests(self) -> None:
+        left = self._aws.drain(DRAIN_TIMEOUT_S)
+        if left:
+            log.warning("%d AWS requests were still being answered when the stack stopped", left)
+
+    def _kept_state(self) -> KeptState:
+        assert self.spec is not None
+        tables = [table.name for table in self.spec.tables()]
+        return KeptState(self.client, tables, self.spec.buckets())
+
     def _save_state(self) -> None:
-        if self.data is None or self.spec is None:
+        """Fold the journal into a snapshot; later writes still go to the new journal."""
+        if self.data is None or self.spec is None or self._aws.journaling.journal is None:
             return
-        self.data.dump_tables(self.client("dynamodb"), [table.name for table in self.spec.tables()])
-        self.data.dump_secrets(self.client("secretsmanager"))
-        self.data.dump_parameters(self.client("ssm"))
-        self.data.save_kms_material(self._kms_material)
-        self.data.write_json("stack.json", self._stack_state)
+        self.data.compact(self._kept_state(), self._aws.journaling)
 
     def _close_runtime(self) -> None:
         if self.runtime is not None:
@@ -517,6 +567,8 @@ class LocalStack:
     def _stop_aws(self) -> None:
         from vmkit_local.core.aws_server import MOTO_CONFIG
 
+        self._aws.stop()
+        if self.data is not None:
+            self.data.close_journal(self._aws.journaling)
         self._aws.reset()
         self._aws.configure({**MOTO_CONFIG, "stepfunctions": {"execute_state_machine": False}})
-        self._aws.stop()

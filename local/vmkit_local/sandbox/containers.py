@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vmkit_local.lifetime import child_environment
 from vmkit_local.sandbox.errors import SandboxError
 from vmkit_local.sandbox.processes import signal_group, wait_gone
 from vmkit_local.sandbox.rootfs import (
@@ -94,7 +95,7 @@ def run_container(root: Path, spec: ContainerSpec) -> dict[str, Any]:
     with log_path.open("ab") as shim_errors:  # a crashing shim explains itself in the log
         shim = subprocess.Popen(
             [*shim_argv, *spec.command],
-            env={**spec.env, "PORT": str(spec.port)},
+            env=child_environment({**spec.env, "PORT": str(spec.port)}),  # ends with the stack
             cwd=spec.workdir,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -162,7 +163,13 @@ def stop_all_containers(root: Path, timeout: float = 10.0) -> None:
 
 
 def restart_containers(root: Path) -> list[str]:
-    """What the docker daemon does at boot: start `unless-stopped` containers again."""
+    """What the docker daemon does at boot: start `unless-stopped` containers again.
+
+    A container still recorded as running whose shim is gone was lost with the host
+    (the local stack was killed): it is recorded as killed first, as docker records the
+    containers of a crashed host, and then restarted by its policy like the others.
+    """
+    _record_lost_containers(root)
     started = []
     for state in list_containers(root):
         config = read_json(containers_dir(root) / f"{state['name']}.config.json") or {}
@@ -172,6 +179,28 @@ def restart_containers(root: Path) -> list[str]:
             run_container(root, ContainerSpec(**spec))
             started.append(spec["name"])
     return started
+
+
+def _record_lost_containers(root: Path) -> None:
+    directory = containers_dir(root)
+    for state in list_containers(root):
+        if state["state"] != "running":
+            continue
+        config = read_json(directory / f"{state['name']}.config.json") or {}
+        if not _is_shim_of(config.get("shim_pid"), state["id"]):
+            lost = {"state": "exited", "exit_code": 137, "finished_at": rfc3339_now()}
+            update_json(directory / f"{state['name']}.json", lost)
+
+
+def _is_shim_of(pid: int | None, container_id: str) -> bool:
+    """Is `pid` alive and the shim of this container (not a reused pid)?"""
+    if not pid:
+        return False
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return container_id.encode() in argv
 
 
 def rename_container(root: Path, name: str, new_name: str) -> None:

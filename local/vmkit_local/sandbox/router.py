@@ -202,10 +202,19 @@ class AppRouter:
 class RouterServer:
     """Serve an `AppRouter` on a loopback port from a background thread (tests, local stack)."""
 
-    def __init__(self, app: AppRouter, host: str = "127.0.0.1", port: int = 0):
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((host, port))
+    def __init__(
+        self,
+        app: AppRouter,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        sock: socket.socket | None = None,
+    ):
+        """On `host:port`, or on the bound socket `sock` the caller chose."""
+        if sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+        self._socket = sock
         self._socket.listen(128)  # connections made before uvicorn runs wait in the backlog
         self.port = self._socket.getsockname()[1]
         config = uvicorn.Config(app, lifespan="on", log_level="warning", server_header=False)

@@ -23,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 from typing import IO
 
+from vmkit_local.lifetime import child_environment
 from vmkit_local.sandbox.errors import UnitError
 from vmkit_local.sandbox.processes import signal_group
 from vmkit_local.sandbox.rootfs import resolve_in_root, rfc3339_now
@@ -306,6 +307,7 @@ class ServiceSupervisor:
             elif not optional:
                 raise UnitError(f"{unit.name}: Failed to load environment file {path}: not found")
         env["VMKIT_ROOT"] = str(self.root)
+        env = child_environment(env)  # it ends with the local stack (vmkit_local.lifetime)
         cwd = self._in_root(unit.working_directory) if unit.working_directory else self.root
         return argv, env, cwd
 

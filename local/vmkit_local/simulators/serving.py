@@ -38,16 +38,19 @@ def serve_in_thread(
     port: int = 0,
     startup_timeout: float = 10.0,
     shutdown_timeout: float = 10.0,
+    sock: socket.socket | None = None,
 ) -> tuple[str, Stop]:
-    """Serve `app` on `host:port` (0 = a free port) and return `(base_url, stop)`.
+    """Serve `app` on `host:port` (0 = a free port), or on the bound `sock` the caller
+    chose, and return `(base_url, stop)`.
 
     `stop()` asks uvicorn to exit, waits for the thread and frees the port; it is safe
     to call more than once.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    bound_port = sock.getsockname()[1]
+    if sock is None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    host, bound_port = sock.getsockname()[:2]
 
     config = uvicorn.Config(
         app,

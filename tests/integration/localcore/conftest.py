@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from vmkit_local.testing import stack_process_fixture
+from vmkit_local.testing import StackProcess, stack_process_fixture
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "localcore"
 STACK_SETTINGS = {
@@ -26,6 +26,14 @@ STACK_SETTINGS = {
 local_stack = stack_process_fixture(
     template=FIXTURES / "template.yaml", python_path=[FIXTURES / "apps"], **STACK_SETTINGS
 )
+
+
+@pytest.fixture(autouse=True)
+def _no_stack_process_left():
+    """A test that fails between starting a stack process and stopping it leaves none."""
+    before = StackProcess.running()
+    yield
+    StackProcess.kill_leftovers(keep=before)
 
 
 @pytest.fixture

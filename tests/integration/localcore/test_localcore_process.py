@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 import httpx
 from websockets.sync.client import connect
 
-from vmkit_local.testing import StackProcess, stack_process_arguments
+from vmkit_local.testing import StackProcess, stack_process_arguments, wait_for
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "localcore"
 WAITING = "arn:aws:states:us-east-1:123456789012:stateMachine:vmkit-local-WaitingStateMachine"
@@ -217,3 +218,108 @@ def test_in_process_fixture_gives_a_test_session_a_running_stack(tmp_path):
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def test_a_restarted_stack_listens_where_it_did(tmp_path):
+    first = stack_process(tmp_path).start()
+    before = urls(first)
+    first.stop(signal.SIGKILL)  # a crash: the next start must still find the same ports
+
+    second = stack_process(tmp_path).start()
+    assert urls(second) == before
+    assert_everything_answers(second)
+    assert_stopped_cleanly(second, second.stop())
+
+
+def test_a_taken_port_is_named_with_who_holds_it_and_how_to_free_it(tmp_path):
+    first = stack_process(tmp_path).start()
+    ws_port = int(first.ws_url.split(":")[2].split("/")[0])
+    assert_stopped_cleanly(first, first.stop())
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    squatter.bind(("127.0.0.1", ws_port))
+    squatter.listen()
+    try:
+        refused = subprocess.run(
+            [*stack_process(tmp_path).command], capture_output=True, text=True, timeout=120,
+            env=stack_process(tmp_path).environment,
+        )  # fmt: skip
+    finally:
+        squatter.close()
+
+    assert refused.returncode == 1
+    message = refused.stderr.strip().splitlines()[-1]
+    assert (
+        f"port {ws_port} for websocket gateway on 127.0.0.1 is taken by pid {os.getpid()}"
+        in message
+    )
+    assert f"kill {os.getpid()}" in message and "ports.json" in message
+    assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "local.json").exists()
+
+
+def spawned_processes(tmp_path: Path, pids_file: Path) -> tuple[StackProcess, list[int]]:
+    stack = stack_process(tmp_path, services="fixture_hooks:spawning_services")
+    stack.environment["FIXTURE_SPAWNED_PIDS"] = str(pids_file)
+    stack.start()
+    pids = [int(pid) for pid in pids_file.read_text().split()]
+    assert len(pids) == 3 and all(alive(pid) for pid in pids)
+    return stack, pids
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its parent."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_nothing_the_stack_started_outlives_kill_9(tmp_path):
+    stack, pids = spawned_processes(tmp_path, tmp_path / "pids")
+
+    stack.stop(signal.SIGKILL)
+
+    wait_for(lambda: not any(alive(pid) for pid in pids), timeout=30, what="the stack's processes")
+
+
+def test_a_clean_stop_ends_what_a_service_forgot_to_stop(tmp_path):
+    stack, pids = spawned_processes(tmp_path, tmp_path / "pids")
+
+    assert_stopped_cleanly(stack, stack.stop())
+
+    assert [pid for pid in pids if alive(pid)] == []  # ended before the stack exited
+
+
+def test_a_restart_ends_what_a_crashed_run_left_when_its_reaper_died_too(tmp_path):
+    stack, pids = spawned_processes(tmp_path, tmp_path / "pids")
+    reaper = next(
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and b"vmkit_local.lifetime" in _cmdline(entry)
+        and _parent(entry) == stack.pid
+    )  # fmt: skip
+    os.kill(reaper, signal.SIGKILL)  # the watcher goes first: nobody ends the run now
+    stack.stop(signal.SIGKILL)
+    assert all(alive(pid) for pid in pids)
+
+    second = stack_process(tmp_path).start()
+
+    assert [pid for pid in pids if alive(pid)] == []
+    assert "processes a crashed run of the stack left" in second.log()
+    assert_stopped_cleanly(second, second.stop())
+
+
+def _cmdline(entry: Path) -> bytes:
+    try:
+        return (entry / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _parent(entry: Path) -> int:
+    try:
+        return int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return 0

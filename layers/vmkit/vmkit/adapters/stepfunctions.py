@@ -42,6 +42,19 @@ class StepFunctionsExecutions:
             raise
         return True
 
+    def status(self, execution_arn: str) -> str | None:
+        try:
+            found = self.client.describe_execution(executionArn=execution_arn)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ExecutionDoesNotExist":
+                return None
+            raise ProviderError(
+                f"could not look up the execution: {exc.response['Error']['Code']}",
+                provider="stepfunctions",
+                transient=True,
+            ) from exc
+        return str(found["status"])
+
     def succeed(self, task_token: str, output: dict[str, Any]) -> bool:
         return self._resume(
             self.client.send_task_success, taskToken=task_token, output=json.dumps(output)

@@ -8,7 +8,7 @@ GSI1 `lookup`: find a row by a globally unique handle without knowing its worksp
 GSI2 `parent`: children of a parent (`REPO#{id}` → environments, `ENV#{id}` → deploys,
   `INSTALLATION#{github id}` → repos, `USER#{id}` → memberships).
 GSI3 `sweep`: sparse, for the scheduled sweepers (`ACTIVE_DEPLOY` by deadline,
-  `CONNECTED_AGENT` by last seen).
+  `CONNECTED_AGENT` by last seen, `COMPUTE_TARGET` by creation).
 Global rows outside workspaces: `USER#{id}`, `CONN#{connection id}`,
 `WAIT#{deploy}` / `{what}` (task tokens), `DELIVERY#{id}` (webhook dedupe), `CALL#{id}`
 (agent RPC replies, with `CHUNK#{n}` rows for chunked ones), `CLAIM#{name}` (globally
@@ -21,6 +21,7 @@ from typing import Any
 
 from vmkit.models import (
     ApiKey,
+    ComputeTarget,
     Deploy,
     Environment,
     Instance,
@@ -46,7 +47,11 @@ _PARENT_PREFIX: dict[type[Record], str] = {
     Deploy: "ENV",
     Repo: "INSTALLATION",  # repos by the installation they are connected through
 }
-SWEEP_GROUP: dict[type[Record], str] = {Deploy: "ACTIVE_DEPLOY", Instance: "CONNECTED_AGENT"}
+SWEEP_GROUP: dict[type[Record], str] = {
+    Deploy: "ACTIVE_DEPLOY",
+    Instance: "CONNECTED_AGENT",
+    ComputeTarget: "COMPUTE_TARGET",  # every target, for the sweep of orphan VMs
+}
 
 
 def workspace_pk(workspace_id: str) -> str:
@@ -154,6 +159,8 @@ def index_attributes(record: Record) -> dict[str, Any]:
                 )
         case Environment():
             parent(record.repo_id)
+        case ComputeTarget():
+            sweep(record.created_at.isoformat())
         case Instance():
             if record.agent_token_id:
                 lookup(record.agent_token_id)
