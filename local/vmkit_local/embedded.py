@@ -335,8 +335,10 @@ class _ControlPlaneSetup:
                 client.create_secret(Name=name, SecretString=value)
         agent = _publish_agent(stack, self.data_dir / "agent")
         _reconcile_after_restart()
+        workspace_id, api_key = _bootstrap_key(self.data_dir / "bootstrap.json")
+        _hold_unheld_installations(github, workspace_id)
         return {
-            "api_key": _bootstrap_key(self.data_dir / "bootstrap.json"),
+            "api_key": api_key,
             "agent_version": agent,
             # For operator commands that use the domain directly (`vmkit admin bootstrap`).
             "table_name": os.environ["TABLE_NAME"],
@@ -381,7 +383,22 @@ def _reconcile_after_restart() -> None:
         )
 
 
-def _bootstrap_key(record: Path) -> str:
+def _hold_unheld_installations(github: Any, workspace_id: str) -> None:
+    """The local workspace is the operator's: at start it holds each of the GitHub
+    simulator's installations that no workspace holds, so repos seeded before `vmkit
+    local up` connect with the printed key. Installations made later (a sign-in and the
+    install page) are claimed through GitHub's flows, as on AWS."""
+    from vmkit.deps import get_deps
+    from vmkit.services import installations
+    from vmkit.store.keys import Claims
+
+    deps = get_deps()
+    for installation in github.state.installations():
+        if deps.store.claim_owner(Claims.installation(installation["id"])) is None:
+            installations.claim_as_operator(deps, workspace_id, int(installation["id"]))
+
+
+def _bootstrap_key(record: Path) -> tuple[str, str]:
     """The local workspace's admin key: a new one each start, the previous one revoked.
 
     The record may name what the state no longer holds (state from before durable
@@ -416,7 +433,7 @@ def _bootstrap_key(record: Path) -> str:
         workspace, plaintext = workspaces.bootstrap_workspace(deps, "local")
         workspace_id, key_id = workspace.id, plaintext.split("_")[1]
     write_atomically(record, json.dumps({"workspace_id": workspace_id, "key_id": key_id}))
-    return plaintext
+    return workspace_id, plaintext
 
 
 def _read_record(path: Path) -> dict[str, Any]:
