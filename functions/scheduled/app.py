@@ -2,7 +2,7 @@
 
 from vmkit.deps import get_deps
 from vmkit.handlers.events import ScheduledEvent
-from vmkit.observability import logger
+from vmkit.observability import logger, metrics
 from vmkit.services import reconcile
 from vmkit.settings import get_settings
 
@@ -14,4 +14,6 @@ def handler(event, context):
     fired = ScheduledEvent.model_validate(event)
     result = reconcile.sweep(get_deps())
     logger.info("swept", extra={"scheduled_at": fired.time, **result})
+    if result["failed_items"]:  # a sweep with nothing failed publishes no metric
+        metrics.flush_metrics()
     return result

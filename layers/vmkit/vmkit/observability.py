@@ -11,7 +11,8 @@ import logging
 import re
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 
 _CREDENTIAL = re.compile(
     r"(vmka?_[0-9a-f]{16}_[A-Za-z0-9_-]{20,}|vms_[0-9a-f]{16}_[A-Za-z0-9_-]{20,}"
@@ -72,3 +73,7 @@ class _RedactingFilter(logging.Filter):
 
 logger = Logger(service="vmkit")
 logger.addFilter(_RedactingFilter())
+# CloudWatch embedded metric format: flushed by `@metrics.log_metrics` on a handler.
+metrics = Metrics(namespace="VMKit", service="vmkit")
+
+__all__ = ["MetricUnit", "logger", "metrics", "redact", "redact_text"]

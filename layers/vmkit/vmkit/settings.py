@@ -62,6 +62,9 @@ class Settings(BaseModel):
     agent_wait_seconds: int = Field(default=300, alias="AGENT_WAIT_SECONDS")
     harden_wait_seconds: int = Field(default=300, alias="HARDEN_WAIT_SECONDS")
     workflow_wait_seconds: int = Field(default=3600, alias="WORKFLOW_WAIT_SECONDS")
+    # A deploy's record is written just before its execution starts: younger than
+    # this, a missing execution may simply not exist yet (the sweeper leaves it).
+    execution_grace_seconds: int = Field(default=120, ge=0, alias="EXECUTION_GRACE_SECONDS")
     # Fits the largest request the schemas allow (100 env vars of 16k characters, JSON-escaped).
     max_body_bytes: int = Field(default=1024 * 1024, alias="MAX_BODY_BYTES")
 

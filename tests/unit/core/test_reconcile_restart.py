@@ -25,7 +25,7 @@ def test_after_a_restart_a_waiting_deploy_is_failed_with_the_reason_and_frees_it
 
     result = reconcile.after_restart(core.deps)
 
-    assert result == {"lost_executions": [deploy.id], "orphan_servers": []}
+    assert result == {"lost_executions": [deploy.id], "orphan_servers": [], "failed_items": []}
     failed = core.deploy(deploy.id)
     assert failed.status is DeployStatus.failed
     assert failed.failure.step == "WaitForAgent"

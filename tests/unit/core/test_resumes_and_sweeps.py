@@ -178,6 +178,34 @@ def test_github_being_down_does_not_stop_the_sweep(core):
     assert result["runs_reconciled"] == [] and "tok-run" not in core.executions.resumed
 
 
+def test_an_item_that_fails_is_logged_counted_and_the_sweep_goes_on(core):
+    """As on AWS when the sweeper's artifact lacked githubkit: the lookup of one waiting
+    run raised, and every later task of the sweep (silent agents) never ran."""
+    deploy = waiting_for_run(core)
+    record = core.deploy(deploy.id)
+    record.updated_at = utcnow() - timedelta(minutes=10)
+    core.deps.store.table.put({**core.deps.store._item(record), "version": record.version})
+    instance = core.instance()
+    stale = (utcnow() - timedelta(minutes=11)).isoformat()
+    core.deps.store.set_fields(instance, last_seen_at=stale)
+    core.forge.fail_next("find_run", ModuleNotFoundError("No module named 'githubkit'"))
+    reconcile.metrics.clear_metrics()
+
+    result = reconcile.sweep(core.deps)
+
+    assert result["failed_items"] == [{"task": "runs_reconciled", "id": deploy.id}]
+    assert result["silent_agents"] == [instance.id]
+    assert core.instance().agent_connected is False
+    assert reconcile.metrics.metric_set["SweepItemFailed"]["Value"] == [1.0]
+    reconcile.metrics.clear_metrics()
+    # The next sweep asks again, and the run resumes the deploy.
+    core.forge.runs.append(
+        WorkflowRun(99, f"vmkit deploy {deploy.id}", "completed", "success", "https://x/runs/99")
+    )
+    again = reconcile.sweep(core.deps)
+    assert again["runs_reconciled"] == [deploy.id] and again["failed_items"] == []
+
+
 # --- cancel, and its races -------------------------------------------------------------
 
 

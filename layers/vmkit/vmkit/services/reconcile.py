@@ -15,6 +15,7 @@ Terminal deploys are never touched: a cancelled deploy stays cancelled.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -33,7 +34,7 @@ from vmkit.models import (
     Repo,
     utcnow,
 )
-from vmkit.observability import logger
+from vmkit.observability import MetricUnit, logger, metrics
 from vmkit.services import repos
 from vmkit.services.deploys import finish_deploy
 from vmkit.services.github_webhooks import record_run
@@ -41,60 +42,93 @@ from vmkit.services.orchestration import INSTANCE_LABEL, MANAGED_LABEL, WORKFLOW
 
 WEBHOOK_GRACE = timedelta(minutes=5)
 AGENT_SILENCE = timedelta(minutes=10)  # heartbeats come every 4 minutes
-# A deploy's record is written just before its execution starts: younger than this,
-# a missing execution may simply not exist yet.
-EXECUTION_GRACE = timedelta(minutes=2)
 RESTARTED = "the control plane restarted during this deploy; deploy again"
+
+
+class _Survivor:
+    """Runs one sweep task per item so a failing item (a bug, a throttled call, a
+    package the artifact lacks) is logged and counted, and the others still run: a
+    sweep that died on its first error would leave every later deploy stuck."""
+
+    def __init__(self) -> None:
+        self.failed: list[dict[str, str]] = []
+
+    def each(self, task: str, items: Iterable[Any], act: Callable[[Any], bool]) -> list[str]:
+        done = []
+        for item in items:
+            try:
+                if act(item):
+                    done.append(str(item.id))
+            except Exception:
+                logger.exception(
+                    "a sweep item failed; the sweep goes on", extra={"task": task, "item": item.id}
+                )
+                metrics.add_metric(name="SweepItemFailed", unit=MetricUnit.Count, value=1)
+                self.failed.append({"task": task, "id": str(item.id)})
+        return done
 
 
 def sweep(deps: Deps) -> dict[str, Any]:
     now = utcnow()
-    overdue, asked = [], []
-    for deploy in deps.store.sweep(Deploy):
-        if deploy.status.terminal:
-            continue
+    survivor = _Survivor()
+    active = [deploy for deploy in deps.store.sweep(Deploy) if not deploy.status.terminal]
+
+    def overdue(deploy: Deploy) -> bool:
         if deploy.deadline_at and deploy.deadline_at < now:
             _fail_overdue(deps, deploy)
-            overdue.append(deploy.id)
-        elif (
-            deploy.status is DeployStatus.waiting_for_workflow
+            return True
+        return False
+
+    def ask_github(deploy: Deploy) -> bool:
+        return (
+            not (deploy.deadline_at and deploy.deadline_at < now)
+            and deploy.status is DeployStatus.waiting_for_workflow
             and deploy.updated_at < now - WEBHOOK_GRACE
             and _ask_github(deps, deploy)
-        ):
-            asked.append(deploy.id)
-    silent = []
-    for instance in deps.store.sweep(Instance, older_than=(now - AGENT_SILENCE).isoformat()):
+        )
+
+    def silent(instance: Instance) -> bool:
         agentrpc.mark_gone(deps, instance)
-        silent.append(instance.id)
-    return {
-        "overdue_deploys": overdue,
-        "lost_executions": fail_lost_executions(deps),
-        "runs_reconciled": asked,
-        "silent_agents": silent,
-        "orphan_servers": destroy_orphan_servers(deps),
+        return True
+
+    result = {
+        "overdue_deploys": survivor.each("overdue_deploys", active, overdue),
+        "runs_reconciled": survivor.each("runs_reconciled", active, ask_github),
+        "silent_agents": survivor.each(
+            "silent_agents",
+            deps.store.sweep(Instance, older_than=(now - AGENT_SILENCE).isoformat()),
+            silent,
+        ),
+        "lost_executions": _fail_lost_executions(
+            deps, survivor, timedelta(seconds=deps.settings.execution_grace_seconds)
+        ),
+        "orphan_servers": _destroy_orphan_servers(deps, survivor),
     }
+    return {**result, "failed_items": survivor.failed}
 
 
 def after_restart(deps: Deps) -> dict[str, Any]:
     """What a control plane that lost its executions does first when it starts again."""
-    return {
-        "lost_executions": fail_lost_executions(deps, grace=timedelta(0)),
-        "orphan_servers": destroy_orphan_servers(deps),
+    survivor = _Survivor()
+    result = {
+        "lost_executions": _fail_lost_executions(deps, survivor, timedelta(0)),
+        "orphan_servers": _destroy_orphan_servers(deps, survivor),
     }
+    return {**result, "failed_items": survivor.failed}
 
 
-def fail_lost_executions(deps: Deps, *, grace: timedelta = EXECUTION_GRACE) -> list[str]:
+def _fail_lost_executions(deps: Deps, survivor: _Survivor, grace: timedelta) -> list[str]:
     """Fail the active deploys whose execution no longer runs; returns their ids."""
-    failed = []
     settled_before = utcnow() - grace
-    for deploy in deps.store.sweep(Deploy):
+
+    def lost(deploy: Deploy) -> bool:
         if deploy.status.terminal or not deploy.execution_arn:
-            continue
+            return False
         if deploy.updated_at > settled_before:
-            continue
+            return False
         status = deps.executions.status(deploy.execution_arn)
         if status == "RUNNING":
-            continue
+            return False
         reason = (
             RESTARTED
             if status is None
@@ -106,11 +140,12 @@ def fail_lost_executions(deps: Deps, *, grace: timedelta = EXECUTION_GRACE) -> l
             "failed a deploy whose execution is gone",
             extra={"deploy_id": deploy.id, "execution_status": status},
         )
-        failed.append(deploy.id)
-    return failed
+        return True
+
+    return survivor.each("lost_executions", deps.store.sweep(Deploy), lost)
 
 
-def destroy_orphan_servers(deps: Deps) -> list[str]:
+def _destroy_orphan_servers(deps: Deps, survivor: _Survivor) -> list[str]:
     """Delete the servers VMKit labelled as its own that no environment has; their ids.
 
     A server names its instance by label. It is kept when some workspace owning a
@@ -122,7 +157,8 @@ def destroy_orphan_servers(deps: Deps) -> list[str]:
     workspaces = sorted({target.workspace_id for target in targets})
     deleted: list[str] = []
     seen: set[tuple[str, str]] = set()
-    for target in targets:
+
+    def sweep_target(target: ComputeTarget) -> bool:
         compute = deps.compute(target)
         try:
             servers = compute.find_servers({MANAGED_LABEL: "true"})
@@ -131,7 +167,7 @@ def destroy_orphan_servers(deps: Deps) -> list[str]:
                 "could not list a target's servers",
                 extra={"target_id": target.id, "reason": exc.message},
             )
-            continue
+            return False
         for server in servers:
             if (target.provider.value, server.id) in seen:
                 continue
@@ -151,6 +187,9 @@ def destroy_orphan_servers(deps: Deps) -> list[str]:
                 extra={"server_id": server.id, "instance_id": server.labels.get(INSTANCE_LABEL)},
             )
             deleted.append(server.id)
+        return False  # its servers are in `deleted`
+
+    survivor.each("orphan_servers", targets, sweep_target)
     return deleted
 
 
