@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--idle-timeout", type=float, default=GatewayLimits.idle_timeout_s)
     parser.add_argument("--max-connection", type=float, default=GatewayLimits.max_connection_s)
+    parser.add_argument(
+        "--schedule-every",
+        type=float,
+        metavar="SECONDS",
+        help="fire every Schedule event at this period instead of its rate",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser
 
@@ -95,6 +101,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[StackConfig, dict[str, A
         limits=GatewayLimits(
             idle_timeout_s=args.idle_timeout, max_connection_s=args.max_connection
         ),
+        schedule_every_s=args.schedule_every,
     )
     return config, apps
 

@@ -59,6 +59,8 @@ class EmbeddedConfig:
     # Local servers are real qemu guests by default (`vmkit local up --vm`); a target's
     # own `local_machine` choice (a server label) wins either way.
     vm: bool = False
+    # The sweeper's schedule (rate(5 minutes) in the template), shortened for tests.
+    schedule_every_s: float | None = None
     parameter_overrides: Mapping[str, str] = field(default_factory=dict)
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
@@ -294,6 +296,7 @@ def build(config: EmbeddedConfig) -> tuple[LocalStack, CloudStandIns]:
                     **config.parameter_overrides,
                 },
                 api_apps={"HttpApi": "rest", "McpFunction": "mcp"},
+                schedule_every_s=config.schedule_every_s,
             ),
             apps={"rest": AppSpec(gateways["rest"]), "mcp": AppSpec(gateways["mcp"], path="/mcp")},
             services=[cloud, _ControlPlaneSetup(cloud, list(gateways.values()), config.data_dir)],

@@ -1,6 +1,6 @@
 """The embedded stack in a process of its own, for the restart tests to kill and restart.
 
-`python -m tests.e2e.restartable_stack DATA_DIR STATE_FILE` builds what `vmkit local up`
+`python -m tests.e2e.restartable_stack DATA_DIR STATE_FILE [SWEEP_EVERY_S]` builds what `vmkit local up`
 builds, with the e2e timings, plus one test seam: while `DATA_DIR/hold-resumes`
 exists and names a wait (`agent`, `harden`, `workflow`), the resumption of that wait
 (SendTaskSuccess or SendTaskFailure with its task token, whoever sends it: the agent's
@@ -69,13 +69,17 @@ class ResumeHold:
         pass
 
 
-def main(data_dir: Path, state_file: Path) -> None:
+def main(data_dir: Path, state_file: Path, sweep_every_s: float | None = None) -> None:
+    """`sweep_every_s`: the sweeper fires at that period, and leaves deploys alone for
+    only as long (EXECUTION_GRACE_SECONDS), instead of every 5 minutes after 2."""
     config = EmbeddedConfig(
         data_dir=data_dir,
         state_file=state_file,
         agent_wait_seconds=60,
         workflow_wait_seconds=120,
         parameter_overrides={"LogLevel": "WARNING"},
+        schedule_every_s=sweep_every_s,
+        extra_env={"EXECUTION_GRACE_SECONDS": str(int(sweep_every_s or 120))},
     )
     stack, _ = build(config)
     stack.services.append(ResumeHold(data_dir / "hold-resumes"))
@@ -83,4 +87,4 @@ def main(data_dir: Path, state_file: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    main(Path(sys.argv[1]), Path(sys.argv[2]), *(float(a) for a in sys.argv[3:4]))

@@ -36,8 +36,9 @@ _NOT_INHERITED = ("AWS_", "VMKIT_", "MOTO_")
 class Restartable:
     """One data directory, and the stack process currently running on it."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, sweep_every_s: float | None = None):
         self.root = root
+        self.sweep_every_s = sweep_every_s
         self.data = root / "data"
         self.stack: StackProcess | None = None
         self.starts = 0
@@ -49,7 +50,8 @@ class Restartable:
         stack = StackProcess(
             self.root,
             command=[sys.executable, "-m", "tests.e2e.restartable_stack", str(self.data),
-                     str(self.root / "local.json")],
+                     str(self.root / "local.json"),
+                     *([str(self.sweep_every_s)] if self.sweep_every_s else [])],
         )  # fmt: skip
         stack.environment = {
             key: value for key, value in os.environ.items() if not key.startswith(_NOT_INHERITED)

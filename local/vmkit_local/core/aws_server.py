@@ -19,7 +19,8 @@ tests/integration/localcore/test_localcore_stepfunctions.py, the rest tried by h
   `States.TaskFailed` against `States.*` errors other than Timeout (AWS does); add
   `SdkHttpMetadata`/`SdkResponseMetadata` to `lambda:invoke` results (only StatusCode,
   ExecutedVersion, Payload); StartSyncExecution (Express), RedriveExecution, activity
-  workers; end a stopped execution's token wait (see `moto_state.release_waiting_tasks`).
+  workers; end a stopped execution's token wait (this endpoint wakes them after each
+  StopExecution: `moto_state.release_waiting_tasks`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from vmkit_local.core import moto_state
 from vmkit_local.core.journal import JournalingApp
 from vmkit_local.core.lambda_api import LambdaInvokeRouter
 from vmkit_local.core.listeners import port_of
@@ -88,7 +90,12 @@ class AwsServer:
         with self._idle:
             self._in_flight += 1
         try:
-            return self.router(environ, start_response)
+            answer = self.router(environ, start_response)
+            if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".StopExecution"):
+                # As on AWS, a stopped execution's token wait ends now (moto leaves it
+                # waiting until its timeout, days for a pull request).
+                moto_state.end_stopped_executions()
+            return answer
         finally:
             with self._idle:
                 self._in_flight -= 1

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from vmkit_local.core.errors import FunctionNotFound
+from vmkit_local.core.iam import acting_as
 from vmkit_local.core.resources import FunctionSpec
 
 log = logging.getLogger(__name__)
@@ -348,6 +349,7 @@ class FunctionRuntime:
     ) -> Invocation:
         request_id = request_id or str(uuid.uuid4())
         started = time.monotonic()
+        acting = acting_as.set(spec.logical_id)  # its init code runs with its role too
         try:
             handler = self._handler(spec)
         except _LoadError as exc:
@@ -355,6 +357,8 @@ class FunctionRuntime:
             return Invocation(payload, "Unhandled", request_id)
         except Exception as exc:  # the module raised while initialising
             return Invocation(_exception_payload(exc, request_id), "Unhandled", request_id)
+        finally:
+            acting_as.reset(acting)
         context = LambdaContext(spec, invoked_arn, request_id)
         future: Future[Any] = Future()
 
@@ -364,6 +368,7 @@ class FunctionRuntime:
             # loop to get; adapters such as Mangum rely on that.
             loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
+            acting_as.set(spec.logical_id)  # this thread's context: the call's own
             try:
                 future.set_result(handler(event, context))
             except BaseException as exc:

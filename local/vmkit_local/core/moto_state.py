@@ -54,3 +54,21 @@ def release_waiting_tasks(account_id: str, region: str) -> None:
             continue
         for endpoint in list(environment.callback_pool_manager._pool.values()):
             endpoint.interrupt_all()
+
+
+def end_stopped_executions() -> None:
+    """After a StopExecution: wake the token waits of the executions that were stopped
+    (and only those: other executions' waits go on), so they end as AWS ends them."""
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    for account in list(stepfunctions_parser_backends.values()):
+        for backend in list(account.values()):
+            for execution in backend._get_executions():
+                environment = getattr(getattr(execution, "exec_worker", None), "env", None)
+                if environment is None or not isinstance(
+                    environment.program_state(), ProgramStopped
+                ):
+                    continue
+                for endpoint in list(environment.callback_pool_manager._pool.values()):
+                    endpoint.interrupt_all()

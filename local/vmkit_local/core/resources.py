@@ -74,6 +74,16 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True)
+class ScheduleSpec:
+    """A function's `Type: Schedule` event: the EventBridge rule SAM makes for it."""
+
+    function_name: str
+    rule_name: str
+    period_s: float
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class StateMachineSpec:
     logical_id: str
     name: str

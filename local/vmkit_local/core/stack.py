@@ -36,10 +36,13 @@ from typing import Any, Protocol
 from vmkit_local.core import moto_state
 from vmkit_local.core.asgi import AppServer, AppSpec
 from vmkit_local.core.errors import LocalStackError
+from vmkit_local.core.iam import AccountResources, LocalIam
 from vmkit_local.core.listeners import port_of
+from vmkit_local.core.packages import PackageGuard
 from vmkit_local.core.persistence import DataDir, KeptState
 from vmkit_local.core.ports import PortBook
 from vmkit_local.core.resources import FunctionSpec
+from vmkit_local.core.schedules import Scheduler
 from vmkit_local.core.stackspec import LocalUrls, StackSpec
 from vmkit_local.core.websocket import GatewayLimits, WebSocketGateway
 from vmkit_local.files import write_atomically
@@ -95,6 +98,8 @@ class StackConfig:
     # overwritten after the template's own secrets.
     secret_values: Mapping[str, str] = field(default_factory=dict)
     limits: GatewayLimits = field(default_factory=GatewayLimits)
+    # Every `Type: Schedule` event fires at this period instead of its rate (tests).
+    schedule_every_s: float | None = None
 
 
 _FACT = re.compile(r"\{local\.([a-z0-9_]+)\}")
@@ -169,6 +174,9 @@ class LocalStack:
         self.spec: StackSpec | None = None
         self.functions: list[FunctionSpec] = []
         self.runtime: Any = None
+        self.iam: LocalIam | None = None
+        self.packages: PackageGuard | None = None
+        self._scheduler: Scheduler | None = None
         self._aws: Any = None
         self._gateway: WebSocketGateway | None = None
         self._app_servers: list[AppServer] = []
@@ -286,6 +294,7 @@ class LocalStack:
             self._started_services.append(service)
         if self.on_ready is not None:
             extras |= dict(self.on_ready(self) or {})
+        self._start_schedules()
         self._write_state_file(extras)
 
     def _claim_state_file(self) -> None:
@@ -429,6 +438,28 @@ class LocalStack:
             provisioned.functions, region=self.config.region, account_id=ACCOUNT_ID
         )
         self._aws.router.runtime = self.runtime
+        self.iam = self._enforce_iam()
+        self.packages = PackageGuard.for_functions(provisioned.functions)
+        self.packages.install()
+
+    def _enforce_iam(self) -> LocalIam:
+        """Every function's calls are held to its own role from here on (core/iam.py)."""
+        assert self.spec is not None
+        spec = self.spec
+        keys = {key.key_id: key.arn for key in spec.kms_keys()} | {
+            key.arn: key.arn for key in spec.kms_keys()
+        }
+        keys |= {alias.alias_name: keys[alias.target_key_id] for alias in spec.kms_aliases()}
+        apis = spec.websocket_apis()
+        account = AccountResources(
+            region=self.config.region,
+            account_id=ACCOUNT_ID,
+            kms_key_arns=keys,
+            websocket_api=(apis[0].api_id, apis[0].stage) if apis else None,
+        )
+        iam = LocalIam(spec.function_roles(), account)
+        iam.install()
+        return iam
 
     @staticmethod
     def _put_secret(secretsmanager: Any, name: str, value: str) -> None:
@@ -436,6 +467,17 @@ class LocalStack:
             secretsmanager.put_secret_value(SecretId=name, SecretString=value)
         except secretsmanager.exceptions.ResourceNotFoundException:
             secretsmanager.create_secret(Name=name, SecretString=value)
+
+    def _start_schedules(self) -> None:
+        assert self.spec is not None
+        self._scheduler = Scheduler(
+            self.spec.schedules(),
+            self.runtime.invoke_event,
+            region=self.config.region,
+            account_id=ACCOUNT_ID,
+            every_s=self.config.schedule_every_s,
+        )
+        self._scheduler.start()
 
     def _start_gateway(self, ws_socket: Any, management_socket: Any) -> None:
         assert self.spec is not None
@@ -485,6 +527,8 @@ class LocalStack:
         # Nothing new starts first (executions, then every way in), then what is under
         # way finishes while the services it calls are still up, then those stop.
         steps: list[tuple[str, Callable[[], None]]] = []
+        if self._scheduler is not None:
+            steps.append(("schedules", self._scheduler.stop))
         if self._aws is not None:
             steps.append(("step functions executions", self._stop_executions))
         if self._gateway is not None:
@@ -560,6 +604,12 @@ class LocalStack:
         self.data.compact(self._kept_state(), self._aws.journaling)
 
     def _close_runtime(self) -> None:
+        if self.packages is not None:
+            self.packages.uninstall()
+            self.packages = None
+        if self.iam is not None:
+            self.iam.uninstall()
+            self.iam = None
         if self.runtime is not None:
             self.runtime.close()
             self.runtime = None

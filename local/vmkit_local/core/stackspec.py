@@ -32,10 +32,12 @@ from vmkit_local.core.cfn import (
     table_kwargs,
 )
 from vmkit_local.core.errors import TemplateError
+from vmkit_local.core.iam import FunctionRole
 from vmkit_local.core.resources import (
     FunctionSpec,
     KmsAliasSpec,
     KmsKeySpec,
+    ScheduleSpec,
     SecretSpec,
     SsmParameterSpec,
     StateMachineSpec,
@@ -57,8 +59,10 @@ BUILT_TYPES = frozenset(
     | {"AWS::KMS::Key", "AWS::KMS::Alias", "AWS::SSM::Parameter", "AWS::SecretsManager::Secret"}
     | {"AWS::S3::Bucket", *WEBSOCKET_TYPES}
 )
-# Accepted and left out: the in-process runtime lets every caller invoke every function.
-UNENFORCED_TYPES = frozenset({"AWS::Lambda::Permission"})
+# Accepted and left out: the in-process runtime lets every caller invoke every function,
+# and API Gateway's access logs have nowhere to go locally (the stack logs itself).
+LOG_GROUP_TYPE = "AWS::Logs::LogGroup"
+UNENFORCED_TYPES = frozenset({"AWS::Lambda::Permission", LOG_GROUP_TYPE})
 
 # Lambda refuses these keys in a function's environment (it sets them itself).
 RESERVED_ENV_KEYS = frozenset(
@@ -352,6 +356,9 @@ class StackSpec:
             return _Physical(
                 name, {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com"}
             )
+        if kind == LOG_GROUP_TYPE:
+            name = self._property_name(logical_id, properties, "LogGroupName")
+            return _Physical(name, {"Arn": f"arn:aws:logs:{region}:{account}:log-group:{name}:*"})
         if kind == "AWS::SecretsManager::Secret":
             raise TemplateError(f"{logical_id}: secret referenced before it was created")
         return _Physical(self._short_id(logical_id))
@@ -490,6 +497,62 @@ class StackSpec:
             kwargs, ttl, pitr = table_kwargs(logical_id, name, properties)
             specs.append(TableSpec(logical_id, name, kwargs, ttl, pitr))
         return specs
+
+    def schedules(self) -> list[ScheduleSpec]:
+        """Every function's `Type: Schedule` events (SAM's rule: `<Function><Event>`)."""
+        from vmkit_local.core.schedules import rate_seconds
+
+        rules = []
+        for logical_id, properties in self.of_type(FUNCTION_TYPE):
+            for event_name, event in (properties.get("Events") or {}).items():
+                if event.get("Type") != "Schedule":
+                    continue
+                where = f"{logical_id}.Events.{event_name}"
+                props = self.resolve(event.get("Properties") or {}, where)
+                rule_id = f"{logical_id}{event_name}"
+                rules.append(
+                    ScheduleSpec(
+                        function_name=self.physical(logical_id).ref,
+                        rule_name=f"{self.stack_name}-{rule_id}-{self._short_id(rule_id, 12).upper()}",
+                        period_s=rate_seconds(str(props.get("Schedule", "")), where),
+                        enabled=props.get("Enabled", True) not in (False, "false", "False"),
+                    )
+                )
+        return rules
+
+    def function_roles(self) -> dict[str, FunctionRole]:
+        """Each function's execution role as SAM makes it: inline statements, and SAM's
+        policy templates expanded by aws-sam-translator, with intrinsics resolved."""
+        from samtranslator.policy_template_processor.processor import PolicyTemplatesProcessor
+
+        templates = PolicyTemplatesProcessor(
+            PolicyTemplatesProcessor.get_default_policy_templates_json()
+        )
+        global_properties = self._function_globals()
+        roles = {}
+        for logical_id, own in self.of_type(FUNCTION_TYPE):
+            properties = merge_globals(global_properties, own)
+            if "Role" in properties:
+                raise TemplateError(
+                    f"{logical_id}: a Role of its own is not modelled; use Policies"
+                )
+            policies = properties.get("Policies") or []
+            documents = []
+            for policy in policies if isinstance(policies, list) else [policies]:
+                if isinstance(policy, dict) and "Statement" in policy:
+                    document = policy
+                elif isinstance(policy, dict) and len(policy) == 1 and templates.has(*policy):
+                    ((name, parameters),) = policy.items()
+                    document = templates.convert(name, parameters or {})
+                else:  # a managed policy: what it grants is AWS's, not in the template
+                    raise TemplateError(
+                        f"{logical_id}: policy {policy!r} is not modelled locally; "
+                        "use a SAM policy template or a Statement"
+                    )
+                documents.append(self.resolve(document, f"{logical_id}.Policies"))
+            role_name = f"{self.stack_name}-{logical_id}Role-{self._short_id(logical_id, 12)}"
+            roles[logical_id] = FunctionRole(logical_id, role_name, tuple(documents))
+        return roles
 
     def _function_globals(self) -> dict[str, Any]:
         return dict((self.template.get("Globals") or {}).get("Function") or {})
