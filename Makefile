@@ -3,10 +3,11 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NODE_TOOLS := tools/node_modules/.installed
+CHECKOV := tools/.checkov/bin/checkov
 
 .PHONY: setup debian-packages test lint bench demo agent fuzz clean vm-tools demo-vm test-vm
 
-setup: debian-packages $(STAMP) $(NODE_TOOLS)
+setup: debian-packages $(STAMP) $(NODE_TOOLS) $(CHECKOV)
 
 # The system tools the tests run (tools/debian-packages.txt): installed as root, else
 # the exact command to run is printed and setup stops.
@@ -17,6 +18,11 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+$(CHECKOV): tools/checkov-requirements.txt
+	python3 -m venv tools/.checkov
+	tools/.checkov/bin/pip install -q -r tools/checkov-requirements.txt
 	touch $@
 
 $(NODE_TOOLS): tools/package.json tools/package-lock.json
@@ -33,6 +39,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/cfn-lint template.yaml
 	$(VENV)/bin/sam validate --lint --template template.yaml
+	$(CHECKOV) -f template.yaml --config-file .checkov.yaml --skip-download
 
 export SAM_CLI_TELEMETRY := 0
 
@@ -69,4 +76,4 @@ agent: setup
 	$(PY) -m vmkit_agent.build --out dist $(if $(AGENT_VERSION),--version $(AGENT_VERSION))
 
 clean:
-	rm -rf $(VENV) tools/node_modules .aws-sam .vmkit
+	rm -rf $(VENV) tools/node_modules tools/.checkov .aws-sam .vmkit
