@@ -166,6 +166,8 @@ def main() -> dict[str, dict[str, float]]:
             repo = cloud.github.create_repo(
                 "bench", "hello", source_dir=ROOT / "examples" / "hello"
             )
+            # The App installed on `bench` after start: its operator gives it to the workspace.
+            cloud.connect_account("bench", api.get("/api/auth/me").json()["workspace_id"])
             target = api.post(
                 "/api/compute-targets", json={"name": "local", "provider": "local"}
             ).json()

@@ -21,13 +21,16 @@ import time
 import boto3
 from moto import mock_aws
 
+import vmkit.deps
+from tests.support.fakes import FakeCompute, FakeGitHubApp
 from tests.support.template import ROOT, create_table
 from tests.unit.mcp.mcp_support import function_url_event, jsonrpc
 from vmkit.auth import authenticate_api_key
-from vmkit.deps import get_deps
+from vmkit.deps import Deps, get_deps
 from vmkit.models import Interface, Provider
 from vmkit.schemas import ComputeTargetCreate, EnvironmentCreate, RepoCreate
-from vmkit.services import compute_targets, environments, repos, workspaces
+from vmkit.services import compute_targets, environments, installations, repos, workspaces
+from vmkit.settings import get_settings
 
 ENVIRONMENTS = 5
 _ENV = {
@@ -37,22 +40,34 @@ _ENV = {
     "TABLE_NAME": "vmkit-bench",
     "APPS_DOMAIN": "apps.example.test",
     "POWERTOOLS_SERVICE_NAME": "vmkit",
+    # The handler requires them at import (it starts deploys); none is started here.
+    "DEPLOY_STATE_MACHINE_ARN": "arn:aws:states:eu-central-1:123456789012:stateMachine:bench-deploy",
+    "TEARDOWN_STATE_MACHINE_ARN": "arn:aws:states:eu-central-1:123456789012:stateMachine:bench-teardown",
 }
+INSTALLATION = 4200
 
 
 def _seed() -> str:
-    """A workspace with a few environments; returns its admin key."""
+    """A workspace with a few environments; returns its admin key. The clouds and the
+    GitHub App are the tests' fakes: only DynamoDB and KMS (moto) are on the path timed."""
     create_table(boto3.client("dynamodb"), _ENV["TABLE_NAME"])
     os.environ["KMS_KEY_ID"] = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
+    get_settings.cache_clear()
+    github = FakeGitHubApp()
+    github.add_installation(INSTALLATION, "acme")
+    vmkit.deps._deps = Deps(get_settings(), compute=lambda target: FakeCompute(), github=github)
     deps = get_deps()
     _, key = workspaces.bootstrap_workspace(deps, "bench")
     admin = authenticate_api_key(deps.store, key, Interface.cli)
+    installations.claim_as_operator(deps, admin.workspace_id, INSTALLATION)
     target = compute_targets.create_target(
         deps,
         admin,
-        ComputeTargetCreate(name="hz", provider=Provider.hetzner, token="hz-bench-token"),  # noqa: S106 (fake, for moto)
+        ComputeTargetCreate(name="hz", provider=Provider.hetzner, token="hz-bench-token"),  # noqa: S106 (fake)
     )
-    repo = repos.connect_repo(deps, admin, RepoCreate(full_name="acme/invoicer"))
+    repo = repos.connect_repo(
+        deps, admin, RepoCreate(full_name="acme/invoicer", installation_id=INSTALLATION)
+    )
     for i in range(ENVIRONMENTS):
         environments.create_environment(
             deps,
@@ -93,11 +108,15 @@ def measure(calls: int) -> dict:
             assert len(body["result"]["structuredContent"]["items"]) == ENVIRONMENTS
             return elapsed
 
-        handler = _load_handler()
-        first = invoke()
-        warm = [invoke() for _ in range(calls)]
-        handler.close()
-        alone = [services_alone() for _ in range(calls)]
+        try:
+            handler = _load_handler()
+            first = invoke()
+            warm = [invoke() for _ in range(calls)]
+            handler.close()
+            alone = [services_alone() for _ in range(calls)]
+        finally:  # the deploy benchmark after this one builds its own, on the local stack
+            vmkit.deps._deps = None
+            get_settings.cache_clear()
     return {"first_s": first, "warm_s": warm, "services_s": alone}
 
 
