@@ -30,6 +30,12 @@ _ENV = {
     "TABLE_NAME": "bench",
     "KMS_KEY_ID": "alias/bench",
     "POWERTOOLS_SERVICE_NAME": "vmkit",
+    # What the handlers require at import (Settings.require); nothing is called.
+    "DEPLOY_STATE_MACHINE_ARN": "arn:aws:states:eu-central-1:123456789012:stateMachine:b-deploy",
+    "TEARDOWN_STATE_MACHINE_ARN": "arn:aws:states:eu-central-1:123456789012:stateMachine:b-down",
+    "GITHUB_APP_ID": "1",
+    "GITHUB_APP_KEY_PARAMETER": "/vmkit/github-app-private-key",
+    "GITHUB_WEBHOOK_SECRET_PARAMETER": "/vmkit/github-webhook-secret",
 }
 
 

@@ -38,11 +38,11 @@ APPS_DOMAIN = "localhost"
 # (`local_machine`: `vm` or `sandbox`); without it, the stack's default decides.
 MACHINE_LABEL = "vmkit.dev/local-machine"
 # Secret names: the template parameters' defaults, which the local stack keeps.
-SECRET_NAMES = {
-    "app_key": "vmkit/github-app-private-key",
-    "webhook": "vmkit/github-webhook-secret",
-    "oauth": "vmkit/github-oauth",
-    "cloudflare": "vmkit/cloudflare-token",
+SECRET_NAMES = {  # the template's default SSM parameter names
+    "app_key": "/vmkit/github-app-private-key",
+    "webhook": "/vmkit/github-webhook-secret",
+    "oauth": "/vmkit/github-oauth",
+    "cloudflare": "/vmkit/cloudflare-token",
 }
 
 
@@ -330,12 +330,9 @@ class _ControlPlaneSetup:
             ),
             SECRET_NAMES["cloudflare"]: self.cloud.cloudflare_token,
         }
-        client = stack.client("secretsmanager")
+        ssm = stack.client("ssm")
         for name, value in secret_values.items():
-            try:
-                client.put_secret_value(SecretId=name, SecretString=value)
-            except client.exceptions.ResourceNotFoundException:
-                client.create_secret(Name=name, SecretString=value)
+            ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
         agent = _publish_agent(stack, self.data_dir / "agent")
         _reconcile_after_restart()
         workspace_id, api_key = _bootstrap_key(self.data_dir / "bootstrap.json")

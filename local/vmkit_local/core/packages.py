@@ -34,7 +34,6 @@ from vmkit_local.core.errors import TemplateError
 from vmkit_local.core.iam import acting_as
 from vmkit_local.core.resources import FunctionSpec
 
-
 # What Lambda's Python runtime itself provides, whatever the artifact holds.
 RUNTIME_PACKAGES = (Requirement("boto3"),)
 

@@ -198,9 +198,11 @@ WEBHOOK_SECRET = "webhook-secret-for-tests"
 @pytest.fixture
 def signed(core, configure):
     """Deliver a GitHub webhook signed with the App's secret; returns what it did."""
-    boto3.client("secretsmanager").create_secret(Name="vmkit/webhook", SecretString=WEBHOOK_SECRET)
+    boto3.client("ssm").put_parameter(
+        Name="/vmkit/webhook", Value=WEBHOOK_SECRET, Type="SecureString"
+    )
     core.deps.settings = core.deps.settings.model_copy(
-        update={"github_webhook_secret": "vmkit/webhook"}
+        update={"github_webhook_secret": "/vmkit/webhook"}
     )
     counter = iter(range(1, 10_000))
 

@@ -52,11 +52,12 @@ GITHUB_USER = {
 
 @pytest.fixture
 def browser(app, configure):
-    boto3.client("secretsmanager").create_secret(
-        Name="vmkit/github-oauth",
-        SecretString=json.dumps({"client_id": "Iv1.abc", "client_secret": "shh-oauth"}),
+    boto3.client("ssm").put_parameter(
+        Name="/vmkit/github-oauth",
+        Value=json.dumps({"client_id": "Iv1.abc", "client_secret": "shh-oauth"}),
+        Type="SecureString",
     )
-    configure(GITHUB_OAUTH_SECRET_NAME="vmkit/github-oauth", PUBLIC_URL="https://api.vmkit.test")
+    configure(GITHUB_OAUTH_PARAMETER="/vmkit/github-oauth", PUBLIC_URL="https://api.vmkit.test")
     return TestClient(
         app,
         base_url="https://api.vmkit.test",

@@ -112,8 +112,8 @@ def test_the_install_link_carries_a_signed_state_that_claims_on_return(
 ):
     import boto3
 
-    boto3.client("secretsmanager").create_secret(Name="vmkit/hook", SecretString="s3cret")
-    configure(GITHUB_WEBHOOK_SECRET_NAME="vmkit/hook", GITHUB_APP_SLUG="vmkit-test")
+    boto3.client("ssm").put_parameter(Name="/vmkit/hook", Value="s3cret", Type="SecureString")
+    configure(GITHUB_WEBHOOK_SECRET_PARAMETER="/vmkit/hook", GITHUB_APP_SLUG="vmkit-test")
     alice = signed_in("alice", sees=(initech,))
     url = alice.get("/api/installations/install-url").json()["url"]
     assert url.startswith("https://github.com/apps/vmkit-test/installations/new?state=")
@@ -132,8 +132,8 @@ def test_a_forged_or_expired_install_state_is_refused(
 ):
     import boto3
 
-    boto3.client("secretsmanager").create_secret(Name="vmkit/hook", SecretString="s3cret")
-    configure(GITHUB_WEBHOOK_SECRET_NAME="vmkit/hook", GITHUB_APP_SLUG="vmkit-test")
+    boto3.client("ssm").put_parameter(Name="/vmkit/hook", Value="s3cret", Type="SecureString")
+    configure(GITHUB_WEBHOOK_SECRET_PARAMETER="/vmkit/hook", GITHUB_APP_SLUG="vmkit-test")
     alice = signed_in("alice", sees=(initech,))
     state = alice.get("/api/installations/install-url").json()["url"].split("state=", 1)[1]
     forged = state[:-4] + ("AAAA" if not state.endswith("AAAA") else "BBBB")
@@ -160,8 +160,8 @@ def test_an_install_state_made_for_another_workspace_is_refused(
 ):
     import boto3
 
-    boto3.client("secretsmanager").create_secret(Name="vmkit/hook", SecretString="s3cret")
-    configure(GITHUB_WEBHOOK_SECRET_NAME="vmkit/hook", GITHUB_APP_SLUG="vmkit-test")
+    boto3.client("ssm").put_parameter(Name="/vmkit/hook", Value="s3cret", Type="SecureString")
+    configure(GITHUB_WEBHOOK_SECRET_PARAMETER="/vmkit/hook", GITHUB_APP_SLUG="vmkit-test")
     alice = signed_in("alice", sees=(initech,), github_id=1)
     bob = signed_in("bob", sees=(initech,), github_id=2)
     state = alice.get("/api/installations/install-url").json()["url"].split("state=", 1)[1]

@@ -20,15 +20,16 @@ EXAMPLES_PER_OPERATION = 25
 
 def test_no_operation_breaks_its_schema_or_errors(tenant, configure):
     # Sign-in and the App configured (GitHub at a closed port), and some data to find.
-    secrets = boto3.client("secretsmanager")
-    secrets.create_secret(
-        Name="vmkit/github-oauth",
-        SecretString=json.dumps({"client_id": "Iv1.x", "client_secret": "y"}),
+    ssm = boto3.client("ssm")
+    ssm.put_parameter(
+        Name="/vmkit/github-oauth",
+        Value=json.dumps({"client_id": "Iv1.x", "client_secret": "y"}),
+        Type="SecureString",
     )
-    secrets.create_secret(Name="vmkit/github-webhook", SecretString="webhook-secret")
+    ssm.put_parameter(Name="/vmkit/github-webhook", Value="webhook-secret", Type="SecureString")
     configure(
-        GITHUB_OAUTH_SECRET_NAME="vmkit/github-oauth",
-        GITHUB_WEBHOOK_SECRET_NAME="vmkit/github-webhook",
+        GITHUB_OAUTH_PARAMETER="/vmkit/github-oauth",
+        GITHUB_WEBHOOK_SECRET_PARAMETER="/vmkit/github-webhook",
         GITHUB_APP_SLUG="vmkit-test",
         GITHUB_API_URL="http://127.0.0.1:9",
     )
