@@ -86,10 +86,19 @@ class User(BaseModel):
 
 
 class Member(Record):
+    """A person's role in a workspace, or an invitation to one.
+
+    A member's id is their user id: one membership per user per workspace. An
+    invitation is made by GitHub login before VMKit knows the person; its id is
+    `invite_{login}` (lowercase, as GitHub logins are case-insensitive) and it turns
+    into a membership the first time that login signs in (`vmkit.services.members`).
+    """
+
     kind: ClassVar[str] = "MEMBER"
-    # id is the user id: one membership per user per workspace.
     login: str
     role: Role
+    pending: bool = False
+    invited_by: str | None = None
 
 
 class HashedSecret(BaseModel):

@@ -21,7 +21,7 @@ from vmkit.models import (
     Workspace,
     utcnow,
 )
-from vmkit.services import audit
+from vmkit.services import audit, members
 
 SESSION_LIFETIME_S = 7 * 24 * 3600
 GITHUB_TOKEN_KIND = "github_user_token"  # noqa: S105 (an encryption-context label)
@@ -74,7 +74,9 @@ def login(deps: Deps, identity: GitHubIdentity) -> tuple[User, Workspace, str]:
                 email=identity.email,
             )
         )
-    memberships = deps.store.memberships_of(user.id)
+    # A person invited somewhere signs in there; otherwise into their first workspace.
+    joined = members.accept_invitations(deps, user)
+    memberships = joined or deps.store.memberships_of(user.id)
     if memberships:
         workspace = deps.store.get(
             Workspace, memberships[0].workspace_id, memberships[0].workspace_id
@@ -115,7 +117,11 @@ def login(deps: Deps, identity: GitHubIdentity) -> tuple[User, Workspace, str]:
 
 def session_principal(deps: Deps, token: str) -> Principal:
     session, workspace_id = auth.authenticate_session(deps.store, token)
-    member = deps.store.get(Member, workspace_id, session.user_id)
+    member = deps.store.find(Member, workspace_id, session.user_id)
+    if member is None:  # removed from the workspace: the session ends with the membership
+        raise Unauthenticated(
+            "you are no longer a member of this workspace; sign in again", code="not_a_member"
+        )
     return Principal(
         workspace_id,
         session.user_id,
