@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NODE_TOOLS := tools/node_modules/.installed
 
-.PHONY: setup debian-packages test lint bench demo agent fuzz clean vm-tools demo-vm test-vm
+.PHONY: setup debian-packages test test-web lint bench demo agent fuzz clean vm-tools demo-vm test-vm
 
 setup: debian-packages $(STAMP) $(NODE_TOOLS)
 
@@ -26,7 +26,12 @@ $(NODE_TOOLS): tools/package.json tools/package-lock.json
 # The e2e tests run the local stack inside their own process, apart from the rest.
 test: setup
 	$(VENV)/bin/pytest -n 2 -m "not e2e and not vm"
-	$(VENV)/bin/pytest -m "e2e and not vm" -p no:xdist
+	$(VENV)/bin/pytest -m "e2e and not vm and not web" -p no:xdist
+
+# The dashboard in Debian's Chromium (playwright-core) against the local stack; every
+# page's screenshot lands in .vmkit/web-artifacts/.
+test-web: setup
+	$(VENV)/bin/pytest -m web -p no:xdist
 
 lint: setup
 	$(VENV)/bin/ruff check .

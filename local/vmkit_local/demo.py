@@ -120,6 +120,10 @@ def run(data_dir: Path, vm: bool = False) -> str:
         answer = _get_app(url)
         say(f"\n{url} answered {answer.status_code}: {answer.text.strip()}")
         say(f"(a full deploy, from an empty stack, in {time.monotonic() - started:.1f} s)")
+        say(
+            f"the deploy in the dashboard: {stack.app_urls['rest']}/deploys/{deploy['id']} "
+            "(sign in with the local API key, .vmkit/local.json, while a stack runs)"
+        )
         if answer.status_code != 200:
             raise DemoFailed("the app did not answer 200")
         return url

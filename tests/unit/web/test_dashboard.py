@@ -1,0 +1,234 @@
+"""The dashboard over moto: sign-in, CSRF, onboarding pages, roles, secrets shown once."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.support.api import make_world
+from vmkit.web import create_app
+
+TOKEN_CANARY = "hz-CANARY-token-5f1e2d"
+SECRET_CANARY = "CANARY-db-password-93ab"
+
+
+@pytest.fixture
+def web(aws) -> TestClient:
+    return TestClient(create_app(), follow_redirects=False, raise_server_exceptions=False)
+
+
+def _csrf(page_html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page_html).group(1)
+
+
+def _sign_in(web: TestClient, key: str) -> None:
+    page = web.get("/login")
+    resp = web.post("/login", data={"csrf": _csrf(page.text), "api_key": key})
+    assert resp.status_code == 303 and resp.headers["location"] == "/", resp.text
+
+
+@pytest.fixture
+def admin(web, tenant) -> TestClient:
+    _sign_in(web, tenant.key)
+    return web
+
+
+def _post(web: TestClient, path: str, data: dict, page: str = "/") -> object:
+    return web.post(path, data={"csrf": _csrf(web.get(page).text), **data})
+
+
+def test_pages_need_a_sign_in_and_the_cookie_is_httponly_samesite(web, tenant):
+    assert web.get("/").status_code == 303 and web.get("/").headers["location"].startswith("/login")
+    page = web.get("/login")
+    resp = web.post("/login", data={"csrf": _csrf(page.text), "api_key": tenant.key})
+    cookie = resp.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+    assert "Secure" not in cookie  # served over http here; over https it is Secure
+    assert tenant.key not in web.get("/").text  # the credential never reaches the page
+    # sign out: the cookie goes, pages need a sign-in again
+    resp = _post(web, "/logout", {})
+    assert resp.status_code == 303 and web.get("/").status_code == 303
+
+
+def test_the_cookie_is_secure_over_https(aws, tenant):
+    web = TestClient(create_app(), base_url="https://dash.vmkit.test", follow_redirects=False)
+    page = web.get("/login")
+    resp = web.post("/login", data={"csrf": _csrf(page.text), "api_key": tenant.key})
+    assert "Secure" in resp.headers["set-cookie"]
+
+
+def test_a_bad_key_is_refused_with_the_apis_message(web):
+    page = web.get("/login")
+    resp = web.post("/login", data={"csrf": _csrf(page.text), "api_key": "vmk_nope"})
+    assert resp.status_code == 401
+    assert "the API key is missing, malformed, revoked or unknown" in resp.text
+
+
+def test_a_form_post_without_the_csrf_token_is_refused_and_changes_nothing(admin):
+    resp = admin.post(
+        "/settings/targets", data={"name": "x", "provider": "hetzner", "token": TOKEN_CANARY}
+    )
+    assert resp.status_code == 403 and "csrf_failed" in resp.text
+    forged = admin.post(
+        "/settings/targets",
+        data={"csrf": "forged", "name": "x", "provider": "hetzner", "token": TOKEN_CANARY},
+    )
+    assert forged.status_code == 403
+    assert "hz-CANARY" not in admin.get("/settings/targets").text
+    assert "No compute target yet" in admin.get("/settings/targets").text
+    # the sign-in form is protected too (a double-submit token)
+    fresh = TestClient(create_app(), follow_redirects=False)
+    assert fresh.post("/login", data={"api_key": "vmk_x"}).status_code == 403
+
+
+def test_onboarding_target_repo_environment_plan(admin, tenant, clouds):
+    # Given a signed-in admin, When they add a Hetzner target with its token
+    resp = _post(
+        admin,
+        "/settings/targets",
+        {"name": "hetzner main", "provider": "hetzner", "token": TOKEN_CANARY},
+        "/settings/targets",
+    )
+    assert resp.status_code == 303, resp.text
+    # Then the token is shown masked, never in full
+    targets = admin.get("/settings/targets").text
+    assert "••••••••" + TOKEN_CANARY[-4:] in targets and TOKEN_CANARY not in targets
+    # When they connect a repo from the App's installation and create an environment
+    github = admin.get("/settings/github").text
+    assert "acme" in github and "GITHUB_APP_SLUG" in github  # no App slug in this test
+    resp = _post(
+        admin,
+        "/repos",
+        {"full_name": "acme/invoicer", "installation_id": "7"},
+        "/settings/github",
+    )
+    assert resp.status_code == 303, resp.text
+    new = admin.get(resp.headers["location"]).text
+    assert "$4.50/month" in new or "/month" in new  # sizes carry the catalog's prices
+    target_id = re.search(r'option value="(tgt_[^"]+)"', new).group(1)
+    repo_id = re.search(r'option value="(repo_[^"]+)"', new).group(1)
+    resp = _post(
+        admin,
+        "/environments",
+        {
+            "repo_id": repo_id,
+            "name": "production",
+            "compute_target_id": target_id,
+            f"server_type.{target_id}": "cax21",
+            f"region.{target_id}": "hel1",
+        },
+        "/environments/new",
+    )
+    assert resp.status_code == 303, resp.text
+    env_page = admin.get(resp.headers["location"])
+    # Then the environment page shows the plan before any deploy, with the monthly price
+    assert "Deploy plan" in env_page.text and "cax21" in env_page.text
+    assert 'data-testid="monthly-cost">$' in env_page.text
+    assert 'data-testid="deploy"' in env_page.text and 'data-testid="destroy"' in env_page.text
+
+
+def test_a_secret_env_var_is_never_shown_again(admin, tenant):
+    world = make_world(tenant)
+    page = f"/environments/{world.environment_id}"
+    resp = _post(
+        admin,
+        f"{page}/env-vars",
+        {"name": "DATABASE_URL", "value": SECRET_CANARY, "secret": "1"},
+        page,
+    )
+    assert resp.status_code == 303, resp.text
+    html = admin.get(page).text
+    assert "DATABASE_URL" in html and "never shown" in html and SECRET_CANARY not in html
+    for path in ("/", "/settings/audit", "/deploys", "/settings/keys"):
+        assert SECRET_CANARY not in admin.get(path).text
+
+
+def test_destroy_needs_the_typed_name(admin, tenant):
+    world = make_world(tenant)
+    page = f"/environments/{world.environment_id}"
+    resp = _post(admin, f"{page}/destroy", {"confirm": "prod"}, page)
+    assert resp.status_code == 422 and "type the environment&#39;s name, production" in resp.text
+
+
+def test_a_new_key_is_shown_once_then_only_its_hint(admin):
+    resp = _post(admin, "/settings/keys", {"name": "ci", "scope": "deploy"}, "/settings/keys")
+    assert resp.status_code == 201 and resp.headers["cache-control"] == "no-store"
+    key = re.search(r'value="(vmk_[0-9a-f]{16}_[A-Za-z0-9_-]{43})"', resp.text).group(1)
+    later = admin.get("/settings/keys").text
+    assert key not in later and key[:20] in later  # the hint: its visible prefix
+
+
+def test_a_viewer_sees_no_mutating_control_and_is_refused_anyway(web, tenant):
+    world = make_world(tenant)
+    read_key = tenant.client.post("/api/keys", json={"name": "ro", "scopes": ["read"]}).json()
+    _sign_in(web, read_key["key"])
+    page = f"/environments/{world.environment_id}"
+    html = web.get(page).text
+    assert 'method="post"' not in html.replace('action="/logout"', "").split("</header>")[1]
+    for path in ("/settings/targets", "/settings/members", "/settings/keys", "/settings/github"):
+        body = web.get(path).text.split("</header>")[1]
+        assert 'method="post"' not in body, path
+    resp = _post(web, f"{page}/deploy", {}, page)
+    assert resp.status_code == 403 and "this needs the &#39;deploy&#39; scope" in resp.text
+
+
+def test_members_page_invites_and_shows_roles(admin):
+    resp = _post(
+        admin, "/settings/members", {"login": "dana", "role": "deployer"}, "/settings/members"
+    )
+    assert resp.status_code == 303, resp.text
+    html = admin.get("/settings/members").text
+    assert "dana" in html and "invited: joins at their next sign-in" in html
+
+
+def test_every_page_sends_security_headers(admin):
+    resp = admin.get("/")
+    assert resp.headers["x-frame-options"] == "DENY"
+    assert "script-src 'self'" in resp.headers["content-security-policy"]
+
+
+def test_the_rest_function_does_not_load_the_dashboard():
+    code = (
+        "import sys, vmkit.rest; vmkit.rest.create_app();"
+        "print(sorted(m for m in sys.modules if m.startswith(('jinja2', 'vmkit.web'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_vendored_htmx_is_the_npm_package(tmp_path):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    vendored = root / "layers/vmkit/vmkit/web/static/htmx.min.js"
+    assert (
+        vendored.read_bytes()
+        == (root / "tools/node_modules/htmx.org/dist/htmx.min.js").read_bytes()
+    )
+
+
+def test_an_instance_keeps_the_last_48_metric_samples():
+    from datetime import UTC, datetime, timedelta
+
+    from vmkit.models import METRICS_HISTORY_SAMPLES, Instance, Provider
+
+    instance = Instance(
+        id="ins_1",
+        workspace_id="ws_1",
+        environment_id="env_1",
+        compute_target_id="tgt_1",
+        provider=Provider.local,
+        server_type="local",
+        region="local",
+    )
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(METRICS_HISTORY_SAMPLES + 5):
+        metrics = {"cpu_pct": i, "mem_pct": 50.5, "disk_pct": "unreadable"}
+        instance.metrics_history = instance.history_with(metrics, start + timedelta(minutes=i))
+    assert len(instance.metrics_history) == METRICS_HISTORY_SAMPLES
+    assert instance.metrics_history[0]["cpu_pct"] == 5.0  # the oldest five dropped
+    assert instance.metrics_history[-1]["disk_pct"] is None  # not a number: no point
