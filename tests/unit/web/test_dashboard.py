@@ -232,3 +232,78 @@ def test_an_instance_keeps_the_last_48_metric_samples():
     assert len(instance.metrics_history) == METRICS_HISTORY_SAMPLES
     assert instance.metrics_history[0]["cpu_pct"] == 5.0  # the oldest five dropped
     assert instance.metrics_history[-1]["disk_pct"] is None  # not a number: no point
+
+
+def _seeded(deps, tenant):
+    from tests.support.api import seed_runtime
+
+    world = make_world(tenant)
+    instance_id, deploy_id = seed_runtime(deps, tenant.workspace_id, world)
+    return world, instance_id, deploy_id
+
+
+def test_missing_heartbeats_are_a_warning_on_the_vm_page(admin, deps, tenant):
+    from datetime import timedelta
+
+    from vmkit.models import Instance, utcnow
+
+    _, instance_id, _ = _seeded(deps, tenant)
+    instance = deps.store.get(Instance, tenant.workspace_id, instance_id)
+    deps.store.set_fields(
+        instance,
+        agent_connected=True,
+        agent_version="0.1.0",
+        last_seen_at=utcnow() - timedelta(minutes=25),
+        metrics_history=[
+            {"at": "2026-01-01T00:00:00+00:00", "cpu_pct": 10.0, "mem_pct": 40.0, "disk_pct": 20.0},
+            {"at": "2026-01-01T00:04:00+00:00", "cpu_pct": 30.0, "mem_pct": 41.0, "disk_pct": 20.0},
+        ],
+    )
+    html = admin.get(f"/instances/{instance_id}").text
+    assert 'data-testid="heartbeat-warning"' in html and "Heartbeats are missing" in html
+    assert "25 min ago" in html and "0.1.0" in html
+    assert "<polyline" in html and "last 2 heartbeats" in html  # the chart of recent samples
+    deps.store.set_fields(instance, last_seen_at=utcnow())
+    assert 'data-testid="heartbeat-warning"' not in admin.get(f"/instances/{instance_id}").text
+
+
+def test_the_timeline_polls_until_the_deploy_ends(admin, deps, tenant):
+    from vmkit.models import Deploy, DeployFailure, DeployStatus
+
+    _, _, deploy_id = _seeded(deps, tenant)
+    fragment = admin.get(f"/deploys/{deploy_id}/timeline", headers={"HX-Request": "true"}).text
+    assert 'hx-trigger="every 1s"' in fragment
+    deploy = deps.store.get(Deploy, tenant.workspace_id, deploy_id)
+    deploy.transition(DeployStatus.failed)
+    deploy.failure = DeployFailure(step="DispatchWorkflow", reason="see http://gh.test/runs/1")
+    deps.store.save(deploy)
+    fragment = admin.get(f"/deploys/{deploy_id}/timeline", headers={"HX-Request": "true"}).text
+    assert "hx-trigger" not in fragment.split("App logs")[0]
+    assert 'Failed at DispatchWorkflow:</strong> see <a href="http://gh.test/runs/1">' in fragment
+
+
+def test_an_htmx_error_is_a_fragment_with_the_apis_message(admin, deps, tenant):
+    _, instance_id, _ = _seeded(deps, tenant)
+    resp = admin.get(f"/instances/{instance_id}/diagnose", headers={"HX-Request": "true"})
+    assert resp.status_code >= 400 and "<html" not in resp.text
+    assert 'role="alert"' in resp.text and "Error code" in resp.text
+
+
+def test_keys_rotate_and_revoke(admin):
+    created = _post(admin, "/settings/keys", {"name": "ci", "scope": "read"}, "/settings/keys")
+    key_id = re.search(r"vmk_([0-9a-f]{16})_", created.text).group(1)
+    rotated = _post(admin, f"/settings/keys/{key_id}/rotate", {}, "/settings/keys")
+    assert rotated.status_code == 201 and "shown only this once" in rotated.text
+    new_id = re.search(r'value="vmk_([0-9a-f]{16})_', rotated.text).group(1)
+    assert new_id != key_id
+    assert _post(admin, f"/settings/keys/{new_id}/revoke", {}, "/settings/keys").status_code == 303
+    assert admin.get("/settings/keys").text.count("revoked") == 2
+
+
+def test_the_audit_log_filters(admin, tenant):
+    make_world(tenant)
+    every = admin.get("/settings/audit").text
+    assert "environment.create" in every and "compute_target.create" in every
+    only = admin.get("/settings/audit", params={"action": "environment."}).text
+    assert "environment.create" in only and "compute_target.create" not in only
+    assert "No events match" in admin.get("/settings/audit", params={"interface": "mcp"}).text
