@@ -41,8 +41,9 @@ lint: setup
 
 export SAM_CLI_TELEMETRY := 0
 
+# KEEP=1 keeps the stack up after the deploy, to open its dashboard page (Ctrl-C stops).
 demo: setup
-	$(PY) -m vmkit_local.demo
+	$(PY) -m vmkit_local.demo $(if $(KEEP),--keep)
 
 # The real-VM target (local/vmkit_local/vm/): qemu guests need these Debian packages.
 VM_DEBIAN_PACKAGES := qemu-system-x86 qemu-utils mmdebstrap cloud-image-utils e2fsprogs openssh-client

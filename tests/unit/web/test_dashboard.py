@@ -307,3 +307,20 @@ def test_the_audit_log_filters(admin, tenant):
     only = admin.get("/settings/audit", params={"action": "environment."}).text
     assert "environment.create" in only and "compute_target.create" not in only
     assert "No events match" in admin.get("/settings/audit", params={"interface": "mcp"}).text
+
+
+def test_after_a_key_sign_in_the_page_asked_for_opens_never_another_site(web, tenant):
+    asked = web.get("/settings/keys")
+    assert asked.headers["location"] == "/login?next=/settings/keys"
+    page = web.get(asked.headers["location"])
+    resp = web.post(
+        "/login", data={"csrf": _csrf(page.text), "api_key": tenant.key, "next": "/settings/keys"}
+    )
+    assert resp.headers["location"] == "/settings/keys"
+    for evil in ("//evil.test/x", "https://evil.test/", "/\\evil.test"):
+        web.cookies.clear()
+        page = web.get("/login")
+        resp = web.post(
+            "/login", data={"csrf": _csrf(page.text), "api_key": tenant.key, "next": evil}
+        )
+        assert resp.headers["location"] == "/"

@@ -200,11 +200,16 @@ def page(handler: Handler, *, public: bool = False) -> Callable[[Request], Await
     return endpoint
 
 
+def _local(path: str | None) -> str:
+    """A path on the dashboard itself, or `/`: never a redirect to another site."""
+    path = path or ""
+    return path if path.startswith("/") and not path.startswith(("//", "/\\")) else "/"
+
+
 def _back(request: Request) -> str:
     """Where an error page's "back" link goes: the page the form was on."""
     form = getattr(request.state, "form", None)
-    back = form.get("back") if form else ""
-    return back if back.startswith("/") and not back.startswith("//") else "/"
+    return _local(form.get("back") if form else "")
 
 
 def _form(request: Request) -> Form:
@@ -227,7 +232,9 @@ async def login_page(view: View, request: Request) -> Response:
         return _redirect("/")
     token = request.cookies.get(session.PRE_CSRF_COOKIE) or session.new_pre_csrf()
     github = bool(view.deps.settings.github_oauth_secret)
-    response = view.render("login.html", github=github, pre_csrf=token)
+    response = view.render(
+        "login.html", github=github, pre_csrf=token, next=_local(request.query_params.get("next"))
+    )
     response.set_cookie(
         session.PRE_CSRF_COOKIE,
         token,
@@ -243,7 +250,7 @@ async def login_page(view: View, request: Request) -> Response:
 async def login_with_key(view: View, request: Request) -> Response:
     key = _form(request).get("api_key")
     auth.authenticate_api_key(view.deps.store, key, Interface.rest)  # 401 if not valid
-    response = _redirect("/")
+    response = _redirect(_local(_form(request).get("next")))
     session.set_credential(view.deps, request, response, key)
     response.delete_cookie(session.PRE_CSRF_COOKIE, path="/login")
     return response
