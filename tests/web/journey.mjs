@@ -204,8 +204,11 @@ try {
   await page.getByTestId("refresh-metrics").click();
   await page.getByTestId("cpu").waitFor();
   await page.getByTestId("diagnose").click();
-  await page.locator("#op-result pre").waitFor();
+  await page.locator("#op-result").getByText("Diagnosis").waitFor();
   await check(page, "11-instance");
+  await page.getByTestId("harden").click();
+  await page.locator("#op-result").getByText("Re-harden").waitFor();
+  assert.match(await page.locator("#op-result pre").textContent(), /"ok": true/);
   log("instance page: agent connected, metrics and diagnosis shown");
 
   // 9. A failed deploy shows its reason and the Actions run.
@@ -239,9 +242,20 @@ try {
   await page.getByLabel("Role", { exact: true }).selectOption("deployer");
   await page.getByTestId("invite").click();
   await page.getByText("invited: joins at their next sign-in").waitFor();
+  // A role changes and a member goes, from the same table.
+  await page.getByLabel("GitHub login").fill("tmp-helper");
+  await page.getByLabel("Role", { exact: true }).selectOption("viewer");
+  await page.getByTestId("invite").click();
+  await page.getByLabel("Role of tmp-helper", { exact: true }).selectOption("admin");
+  await page.getByRole("button", { name: "Change the role of tmp-helper" }).click();
+  assert.equal(await page.getByLabel("Role of tmp-helper", { exact: true }).inputValue(), "admin");
   await check(page, "14-members");
+  await page.getByRole("button", { name: "Remove tmp-helper" }).click();
+  await page.getByLabel("Role of dana", { exact: true }).waitFor();
+  assert.equal(await page.getByLabel("Role of tmp-helper", { exact: true }).count(), 0);
   await page.goto(`${REST}/settings/audit?action=member.`);
-  await page.getByText("member.invite").waitFor();
+  const actions = await page.locator("tbody td:nth-child(4) code").allTextContents();
+  assert.deepEqual([...new Set(actions)].sort(), ["member.invite", "member.remove", "member.role"]);
   await check(page, "15-audit");
   await signOut(page);
   await check(page, "16-signed-out");
