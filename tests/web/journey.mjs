@@ -56,7 +56,7 @@ async function noPostForms(page) {
   // Every form or htmx control that changes something, except signing out.
   return page.evaluate(
     () =>
-      [...document.querySelectorAll('form[method="post"]:not([action="/logout"]), [hx-post]')].map(
+      [...document.querySelectorAll('form[method="post"]:not([action="/logout"]):not([action="/workspace"]), [hx-post]')].map(
         (e) => e.getAttribute("action") || e.getAttribute("hx-post"),
       ),
   );

@@ -324,3 +324,30 @@ def test_after_a_key_sign_in_the_page_asked_for_opens_never_another_site(web, te
             "/login", data={"csrf": _csrf(page.text), "api_key": tenant.key, "next": evil}
         )
         assert resp.headers["location"] == "/"
+
+
+def test_a_person_in_two_workspaces_switches_between_them(web, app, deps):
+    from vmkit.services import workspaces
+    from vmkit.services.workspaces import GitHubIdentity
+
+    _, own, _ = workspaces.login(deps, GitHubIdentity(id=11, login="olivia"))
+    _, team, bob = workspaces.login(deps, GitHubIdentity(id=12, login="bob"))
+    bobs = TestClient(app, raise_server_exceptions=False)
+    bobs.cookies.set("vmkit_session", bob)
+    assert bobs.post("/api/members", json={"login": "olivia", "role": "viewer"}).status_code == 201
+    # Olivia's next sign-in lands in the team she was invited to, as a viewer
+    _, landed, token = workspaces.login(deps, GitHubIdentity(id=11, login="olivia"))
+    assert landed.id == team.id
+    web.cookies.set("vmkit_session", token)
+    html = web.get("/").text
+    assert "olivia · viewer" in html and f'value="{own.id}"' in html
+    # and switches to her own workspace, where she is the owner
+    resp = web.post("/workspace", data={"csrf": _csrf(html), "workspace_id": own.id})
+    assert resp.status_code == 303
+    web.cookies.set("vmkit_session", resp.cookies["vmkit_session"])
+    assert "olivia · owner" in web.get("/").text
+    # a workspace she is not in is refused, whatever its id
+    html = web.get("/").text
+    other = workspaces.bootstrap_workspace(deps, "elsewhere")[0]
+    resp = web.post("/workspace", data={"csrf": _csrf(html), "workspace_id": other.id})
+    assert resp.status_code == 403 and "not a member of workspace" in resp.text

@@ -40,6 +40,7 @@ from vmkit.models import (
     Provider,
     Role,
     Scope,
+    Workspace,
     utcnow,
 )
 from vmkit.schemas import (
@@ -148,7 +149,14 @@ class View:
     def render(self, name: str, status: int = 200, headers: dict | None = None, **ctx) -> Response:
         p = self.principal
         member = self.member
+        others = [
+            (m, w)
+            for m, w in (workspaces.memberships(self.deps, p) if p else [])
+            if w.id != p.workspace_id
+        ]
         html = _jinja.get_template(name).render(
+            workspace_name=self._workspace_name(),
+            other_workspaces=others,
             request=self.request,
             path=self.request.url.path,
             csrf=session.csrf_token(self.request),
@@ -162,6 +170,14 @@ class View:
             **ctx,
         )
         return HTMLResponse(html, status, headers={**NO_STORE, **(headers or {})})
+
+    def _workspace_name(self) -> str | None:
+        if self.principal is None:
+            return None
+        ws = self.deps.store.find(
+            Workspace, self.principal.workspace_id, self.principal.workspace_id
+        )
+        return ws.name if ws else None
 
 
 Handler = Callable[[View, Request], Awaitable[Response]]
@@ -262,6 +278,19 @@ async def logout(view: View, request: Request) -> Response:
         workspaces.logout(view.deps, credential)
     response = _redirect("/login?signed_out=1")
     session.clear_credential(response)
+    return response
+
+
+async def switch_workspace(view: View, request: Request) -> Response:
+    credential = request.cookies.get(session.COOKIE, "")
+    if credential.startswith(auth.API_KEY_PREFIX + "_"):
+        raise InvalidInput(
+            "an API key belongs to one workspace; sign in with GitHub to switch",
+            code="key_workspace",
+        )
+    token = workspaces.switch_workspace(view.deps, credential, _form(request).get("workspace_id"))
+    response = _redirect("/")
+    session.set_credential(view.deps, request, response, token)
     return response
 
 
@@ -686,6 +715,7 @@ def _routes() -> list[Route | Mount]:
         Route("/login", page(login_page, public=True), methods=get),
         Route("/login", page(login_with_key, public=True), methods=post),
         Route("/logout", page(logout, public=True), methods=post),
+        Route("/workspace", page(switch_workspace), methods=post),
         Route("/settings/github", page(github_page), methods=get),
         Route("/settings/github/claim", page(claim_installation), methods=post),
         Route("/repos", page(repos_page), methods=get),
