@@ -195,6 +195,12 @@ try {
   await page.getByTestId("log-lines").waitFor();
   assert.ok((await page.getByTestId("log-lines").textContent()).trim().length > 0);
   await check(page, "10-deploy-logs");
+  // Following: the fragment fetches itself again every few seconds until stopped.
+  await page.getByTestId("follow-logs").click();
+  await page.getByTestId("stop-following").waitFor();
+  await page.waitForResponse((r) => r.url().includes("follow=1"), { timeout: 10000 });
+  await page.getByTestId("stop-following").click();
+  await page.getByTestId("stop-following").waitFor({ state: "detached" });
 
   // 8. The VM: agent connected, version, metrics measured now.
   await page.goto(envUrl);

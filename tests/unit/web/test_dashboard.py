@@ -351,3 +351,21 @@ def test_a_person_in_two_workspaces_switches_between_them(web, app, deps):
     other = workspaces.bootstrap_workspace(deps, "elsewhere")[0]
     resp = web.post("/workspace", data={"csrf": _csrf(html), "workspace_id": other.id})
     assert resp.status_code == 403 and "not a member of workspace" in resp.text
+
+
+def test_following_logs_polls_until_stopped(admin, deps, tenant, monkeypatch):
+    from vmkit.schemas import LogLine
+    from vmkit.services import instances
+
+    _, instance_id, _ = _seeded(deps, tenant)
+    monkeypatch.setattr(
+        instances,
+        "fetch_logs",
+        lambda deps, principal, iid, container, lines=100: [LogLine(ts="t1", text="<started>")],
+    )
+    url = f"/instances/{instance_id}/logs"
+    followed = admin.get(url, params={"container": "web 1", "follow": "1"}).text
+    assert 'hx-trigger="every 3s"' in followed and "container=web%201&amp;follow=1" in followed
+    assert "&lt;started&gt;" in followed  # the app's output is text, never markup
+    once = admin.get(url, params={"container": "web 1"}).text
+    assert "hx-trigger" not in once and "t1 &lt;started&gt;" in once

@@ -597,11 +597,18 @@ async def instance_log_form(view: View, request: Request) -> Response:
 
 
 async def instance_logs(view: View, request: Request) -> Response:
+    """The container's latest lines; with `follow`, the fragment asks to be fetched again
+    every few seconds (each time one `logs_fetch` to the agent) until it is stopped."""
     container = request.query_params.get("container", "")
-    lines = instances.fetch_logs(
-        view.deps, view.principal, request.path_params["instance_id"], container=container
+    instance_id = request.path_params["instance_id"]
+    lines = instances.fetch_logs(view.deps, view.principal, instance_id, container=container)
+    return view.render(
+        "_logs.html",
+        lines=lines,
+        container=container,
+        instance_id=instance_id,
+        follow=request.query_params.get("follow") == "1",
     )
-    return view.render("_logs.html", lines=lines, container=container)
 
 
 async def instance_metrics(view: View, request: Request) -> Response:
