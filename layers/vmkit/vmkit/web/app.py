@@ -302,7 +302,7 @@ async def overview(view: View, request: Request) -> Response:
     envs = environments.list_environments(deps, p, limit=100).items
     connected = repos.list_repos(deps, p, limit=100).items
     targets = compute_targets.list_targets(deps, p, limit=100).items
-    held = installations.list_installations(deps, p) if p.can(Scope.read) else []
+    held = installations.list_installations(deps, p)
     recent = deploys.list_deploys(deps, p, limit=10).items
     steps = [
         ("Connect the GitHub App", bool(held), "/settings/github"),
