@@ -369,3 +369,41 @@ def test_following_logs_polls_until_stopped(admin, deps, tenant, monkeypatch):
     assert "&lt;started&gt;" in followed  # the app's output is text, never markup
     once = admin.get(url, params={"container": "web 1"}).text
     assert "hx-trigger" not in once and "t1 &lt;started&gt;" in once
+
+
+@pytest.mark.parametrize("scope", ["read", "deploy", "admin"])
+def test_every_page_works_for_every_role(web, deps, tenant, scope):
+    world, instance_id, deploy_id = _seeded(deps, tenant)
+    key = tenant.client.post("/api/keys", json={"name": scope, "scopes": [scope]}).json()["key"]
+    _sign_in(web, key)
+    pages = [
+        "/",
+        "/repos",
+        "/deploys",
+        "/settings/github",
+        "/settings/targets",
+        "/settings/keys",
+        "/settings/members",
+        "/settings/audit",
+        "/environments/new",
+        f"/environments/{world.environment_id}",
+        f"/deploys/{deploy_id}",
+        f"/instances/{instance_id}",
+    ]
+    for path in pages:
+        resp = web.get(path)
+        assert resp.status_code == 200, (path, resp.text[-600:])
+        body = resp.text.split("</header>")[1]
+        forms = re.findall(r'<form[^>]*method="post"[^>]*action="([^"]+)"|hx-post="([^"]+)"', body)
+        actions = [a or b for a, b in forms]
+        if scope == "read":
+            assert actions == [], (path, actions)
+        if scope == "deploy":  # deploys and operates, but manages nothing
+            managing = [
+                a
+                for a in actions
+                if a.startswith("/settings/")
+                or a in ("/repos", "/environments")
+                or a.endswith("/destroy")
+            ]
+            assert managing == [], (path, managing)

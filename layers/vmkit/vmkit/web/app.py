@@ -638,6 +638,8 @@ async def instance_upgrade(view: View, request: Request) -> Response:
 
 def _keys_context(view: View) -> dict[str, Any]:
     deps, p = view.deps, view.principal
+    if not p.can(Scope.admin):  # the page says who can manage keys instead
+        return {"keys": [], "environments": []}
     return {
         "keys": [ApiKeyPublic.model_validate(k) for k in keys.list_keys(deps, p, limit=100).items],
         "environments": [
