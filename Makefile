@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed
 NODE_TOOLS := tools/node_modules/.installed
 CHECKOV := tools/.checkov/bin/checkov
 
-.PHONY: setup debian-packages test lint bench demo agent fuzz clean vm-tools demo-vm test-vm
+.PHONY: setup debian-packages test test-web lint bench demo agent fuzz clean vm-tools demo-vm test-vm
 
 setup: debian-packages $(STAMP) $(NODE_TOOLS) $(CHECKOV)
 
@@ -32,7 +32,12 @@ $(NODE_TOOLS): tools/package.json tools/package-lock.json
 # The e2e tests run the local stack inside their own process, apart from the rest.
 test: setup
 	$(VENV)/bin/pytest -n 2 -m "not e2e and not vm"
-	$(VENV)/bin/pytest -m "e2e and not vm" -p no:xdist
+	$(VENV)/bin/pytest -m "e2e and not vm and not web" -p no:xdist
+
+# The dashboard in Debian's Chromium (playwright-core) against the local stack; every
+# page's screenshot lands in .vmkit/web-artifacts/.
+test-web: setup
+	$(VENV)/bin/pytest -m web -p no:xdist
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -43,8 +48,9 @@ lint: setup
 
 export SAM_CLI_TELEMETRY := 0
 
+# KEEP=1 keeps the stack up after the deploy, to open its dashboard page (Ctrl-C stops).
 demo: setup
-	$(PY) -m vmkit_local.demo
+	$(PY) -m vmkit_local.demo $(if $(KEEP),--keep)
 
 # The real-VM target (local/vmkit_local/vm/): qemu guests need these Debian packages.
 VM_DEBIAN_PACKAGES := qemu-system-x86 qemu-utils mmdebstrap cloud-image-utils e2fsprogs openssh-client

@@ -14,6 +14,7 @@ Each step's line starts with how long it took (since the step before it).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import time
@@ -39,7 +40,7 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-def run(data_dir: Path, vm: bool = False) -> str:
+def run(data_dir: Path, vm: bool = False, keep: bool = False) -> str:
     started = time.monotonic()
     # The functions' own logs (Powertools JSON) stay quiet unless something is wrong.
     config = EmbeddedConfig(
@@ -120,8 +121,20 @@ def run(data_dir: Path, vm: bool = False) -> str:
         answer = _get_app(url)
         say(f"\n{url} answered {answer.status_code}: {answer.text.strip()}")
         say(f"(a full deploy, from an empty stack, in {time.monotonic() - started:.1f} s)")
+        page = f"{stack.app_urls['rest']}/deploys/{deploy['id']}"
+        say(f"the deploy in the dashboard: {page}")
         if answer.status_code != 200:
             raise DemoFailed("the app did not answer 200")
+        if keep:
+            say(
+                f"the stack stays up until Ctrl-C; sign in to the dashboard with the key "
+                f"{stack.local_json['api_key']}"
+            )
+            stop = {signal.SIGINT, signal.SIGTERM}
+            signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+            signal.sigwait(stop)
+        else:
+            say("(`make demo KEEP=1` keeps the stack up to open it)")
         return url
 
 
@@ -190,10 +203,13 @@ def _ok(response: httpx.Response) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vmkit_local.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--vm", action="store_true", help="deploy to a real qemu guest")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the stack up after the deploy (Ctrl-C stops it)"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="vmkit-demo-") as data_dir:
         try:
-            run(Path(data_dir), vm=args.vm)
+            run(Path(data_dir), vm=args.vm, keep=args.keep)
         except DemoFailed as error:
             say(f"\ndemo failed: {error}")
             return 1

@@ -40,6 +40,7 @@ RANKS = {
     "vmkit.rest": 4,
     "vmkit.mcp": 4,
     "vmkit.handlers": 4,
+    "vmkit.web": 4,
     "functions": 4,
 }
 NAMES = ["domain", "adapters", "composition root", "services", "interfaces"]

@@ -217,7 +217,11 @@ def _heartbeat(deps: Deps, instance: Instance, params: dict[str, Any]) -> None:
     now = utcnow()
     fields: dict[str, Any] = {"last_seen_at": now, "agent_connected": True}
     if isinstance(params.get("metrics"), dict):
-        fields.update(metrics=params["metrics"], metrics_at=now)
+        fields.update(
+            metrics=params["metrics"],
+            metrics_at=now,
+            metrics_history=instance.history_with(params["metrics"], now),
+        )
     deps.store.set_fields(instance, **fields)
 
 

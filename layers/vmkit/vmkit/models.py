@@ -86,10 +86,19 @@ class User(BaseModel):
 
 
 class Member(Record):
+    """A person's role in a workspace, or an invitation to one.
+
+    A member's id is their user id: one membership per user per workspace. An
+    invitation is made by GitHub login before VMKit knows the person; its id is
+    `invite_{login}` (lowercase, as GitHub logins are case-insensitive) and it turns
+    into a membership the first time that login signs in (`vmkit.services.members`).
+    """
+
     kind: ClassVar[str] = "MEMBER"
-    # id is the user id: one membership per user per workspace.
     login: str
     role: Role
+    pending: bool = False
+    invited_by: str | None = None
 
 
 class HashedSecret(BaseModel):
@@ -228,6 +237,10 @@ class Environment(Record):
     active_deploy_id: str | None = None
 
 
+# 48 heartbeats, four minutes apart: the last three hours or so.
+METRICS_HISTORY_SAMPLES = 48
+
+
 class InstanceStatus(StrEnum):
     provisioning = "provisioning"
     running = "running"
@@ -260,7 +273,17 @@ class Instance(Record):
     last_seen_at: datetime | None = None
     metrics: dict[str, Any] | None = None
     metrics_at: datetime | None = None
+    # The last few samples (cpu, mem, disk), for the dashboard's chart of recent heartbeats.
+    metrics_history: list[dict[str, Any]] = Field(default_factory=list)
     hardened_at: datetime | None = None
+
+    def history_with(self, metrics: dict[str, Any], at: datetime) -> list[dict[str, Any]]:
+        """The history with this sample added, the oldest dropped past the limit."""
+        sample = {"at": at.isoformat()}
+        for name in ("cpu_pct", "mem_pct", "disk_pct"):
+            value = metrics.get(name)
+            sample[name] = float(value) if isinstance(value, int | float) else None
+        return [*self.metrics_history, sample][-METRICS_HISTORY_SAMPLES:]
 
 
 # --- deploys ---------------------------------------------------------------------------

@@ -115,6 +115,44 @@ class ListOf(BaseModel, Generic[T]):
         return cls(items=page.items, next_cursor=page.next_cursor)
 
 
+# --- members -----------------------------------------------------------------------------
+
+# GitHub's rule for logins (kept in step with `vmkit.services.members.LOGIN_PATTERN`).
+GitHubLogin = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}$", max_length=39),
+    Field(description="A GitHub login, as on github.com/{login}.", examples=["octocat"]),
+]
+
+
+class MemberInvite(Input):
+    login: GitHubLogin
+    role: Role = Field(description="owner, admin, deployer or viewer.")
+
+
+class MemberUpdate(Input):
+    role: Role
+
+
+class MemberPublic(Output):
+    login: str
+    role: Role
+    pending: bool = Field(description="Invited, not signed in yet: joins at their next sign-in.")
+    user_id: str | None = Field(description="None while the invitation is pending.")
+    invited_by: str | None
+    created_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_record(cls, data: Any) -> Any:
+        if hasattr(data, "pending"):
+            return {
+                **data.model_dump(),
+                "user_id": None if data.pending else data.id,
+            }
+        return data
+
+
 # --- keys --------------------------------------------------------------------------------
 
 

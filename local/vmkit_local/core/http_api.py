@@ -150,6 +150,13 @@ class HttpApiGateway:
                 cookies.extend(c.strip() for c in value.split(";") if c.strip())
                 continue
             headers[name] = f"{headers[name]},{value}" if name in headers else value
+        # API Gateway tells the function how the client connected, as these headers; Mangum
+        # builds the request's URL from them (here plain HTTP, on AWS always HTTPS).
+        client = scope.get("client") or ("127.0.0.1", 0)
+        server = scope.get("server") or ("127.0.0.1", 80)
+        headers.setdefault("x-forwarded-proto", scope.get("scheme", "http"))
+        headers.setdefault("x-forwarded-port", str(server[1]))
+        headers.setdefault("x-forwarded-for", client[0])
         query = scope.get("query_string", b"").decode("latin-1")
         params: dict[str, str] = {}
         for pair in filter(None, query.split("&")):
@@ -158,7 +165,6 @@ class HttpApiGateway:
         content_type = headers.get("content-type", "")
         binary = any(content_type.startswith(t) for t in _BINARY_TYPES)
         now = time.time()
-        client = scope.get("client") or ("127.0.0.1", 0)
         event: dict[str, Any] = {
             "version": "2.0",
             "routeKey": route.route_key,

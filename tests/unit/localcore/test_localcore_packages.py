@@ -49,12 +49,17 @@ ADAPTERS = {
         "vmkit.adapters.stepfunctions", "vmkit.adapters.agent_channel",
     },
     "webhooks": {"vmkit.adapters.stepfunctions"},
+    "web": {
+        "vmkit.adapters.github_app", "vmkit.adapters.hetzner", "vmkit.adapters.digitalocean",
+        "vmkit.adapters.agent_channel", "vmkit.adapters.artifacts",
+        "vmkit.adapters.stepfunctions",
+    },
     "ws": {"vmkit.adapters.stepfunctions", "vmkit.adapters.agent_channel"},
 }  # fmt: skip
 # Imports in those adapters that are on other functions' paths only.
 NOT_ON_PATH = {
     code: {"vmkit.adapters.github_app: import nacl.public"}  # sealing Actions secrets
-    for code in ("api", "mcp", "scheduled")
+    for code in ("api", "mcp", "scheduled", "web")
 }
 
 

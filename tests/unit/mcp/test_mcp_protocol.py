@@ -25,6 +25,10 @@ EXPECTED_TOOLS = {
     "harden_vm",
     "upgrade_agent",
     "destroy_environment",
+    "list_members",
+    "invite_member",
+    "set_member_role",
+    "remove_member",
 }
 INITIALIZE = jsonrpc(
     "initialize",

@@ -24,6 +24,7 @@ from vmkit.settings import get_settings
 ROUTERS = {
     "/api/auth": "auth",
     "/api/keys": "keys",
+    "/api/members": "members",
     "/api/compute-targets": "compute_targets",
     "/api/catalog": "catalog",
     "/api/repos": "repos",

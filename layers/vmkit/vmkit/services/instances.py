@@ -71,7 +71,13 @@ def collect_metrics(deps: Deps, principal: Principal, instance_id: str) -> Metri
     """Fresh metrics from the agent (heartbeats push them every few minutes anyway)."""
     instance = _live(deps, principal, instance_id, Scope.read)
     metrics = agentrpc.call(deps, instance, "metrics_collect", {}, timeout_s=CALL_TIMEOUT_S)
-    deps.store.set_fields(instance, metrics=metrics, metrics_at=utcnow())
+    now = utcnow()
+    deps.store.set_fields(
+        instance,
+        metrics=metrics,
+        metrics_at=now,
+        metrics_history=instance.history_with(metrics, now),
+    )
     return Metrics.model_validate(metrics)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from vmkit import auth
 from vmkit.auth import Principal
 from vmkit.deps import Deps
-from vmkit.errors import Unauthenticated
+from vmkit.errors import Forbidden, Unauthenticated
 from vmkit.ids import new_id, slugify
 from vmkit.models import (
     ROLE_SCOPE,
@@ -21,7 +21,7 @@ from vmkit.models import (
     Workspace,
     utcnow,
 )
-from vmkit.services import audit
+from vmkit.services import audit, members
 
 SESSION_LIFETIME_S = 7 * 24 * 3600
 GITHUB_TOKEN_KIND = "github_user_token"  # noqa: S105 (an encryption-context label)
@@ -74,7 +74,9 @@ def login(deps: Deps, identity: GitHubIdentity) -> tuple[User, Workspace, str]:
                 email=identity.email,
             )
         )
-    memberships = deps.store.memberships_of(user.id)
+    # A person invited somewhere signs in there; otherwise into their first workspace.
+    joined = members.accept_invitations(deps, user)
+    memberships = joined or deps.store.memberships_of(user.id)
     if memberships:
         workspace = deps.store.get(
             Workspace, memberships[0].workspace_id, memberships[0].workspace_id
@@ -94,28 +96,71 @@ def login(deps: Deps, identity: GitHubIdentity) -> tuple[User, Workspace, str]:
         )
         founder = Principal(workspace.id, user.id, Scope.admin, Interface.rest)
         audit.record(deps, founder, "workspace.create", "workspace", workspace.id, login=user.login)
+    return user, workspace, _open_session(deps, user.id, workspace.id, identity.token)
+
+
+def _open_session(deps: Deps, user_id: str, workspace_id: str, github_token: str | None) -> str:
     issued = auth.issue(auth.SESSION_PREFIX)
     session = Session(
         id=issued.key_id,
-        workspace_id=workspace.id,
-        user_id=user.id,
+        workspace_id=workspace_id,
+        user_id=user_id,
         verifier=issued.verifier,
         expires_at=int(utcnow().timestamp()) + SESSION_LIFETIME_S,
     )
-    if identity.token:
+    if github_token:
         session.github_token = deps.sealer.seal(
-            identity.token,
-            workspace_id=workspace.id,
+            github_token, workspace_id=workspace_id, record_id=session.id, kind=GITHUB_TOKEN_KIND
+        )
+    deps.store.create(session)
+    return issued.plaintext
+
+
+def memberships(deps: Deps, principal: Principal) -> list[tuple[Member, Workspace]]:
+    """The workspaces the signed-in person belongs to, to switch between."""
+    if principal.session_id is None:
+        return []
+    found = []
+    for member in deps.store.memberships_of(principal.actor):
+        workspace = deps.store.find(Workspace, member.workspace_id, member.workspace_id)
+        if workspace is not None:
+            found.append((member, workspace))
+    return found
+
+
+def switch_workspace(deps: Deps, token: str, workspace_id: str) -> str:
+    """A session in another workspace of the same person; the current one ends.
+
+    Returns the new session credential. Only a membership the person holds counts, so
+    a workspace id alone gets nobody in.
+    """
+    session, _ = auth.authenticate_session(deps.store, token)
+    if deps.store.find(Member, workspace_id, session.user_id) is None:
+        raise Forbidden(
+            f"you are not a member of workspace {workspace_id}; ask one of its owners to "
+            "invite your GitHub login",
+            code="not_a_member",
+        )
+    github_token = None
+    if session.github_token is not None:
+        github_token = deps.sealer.open(
+            session.github_token,
+            workspace_id=session.workspace_id,
             record_id=session.id,
             kind=GITHUB_TOKEN_KIND,
         )
-    deps.store.create(session)
-    return user, workspace, issued.plaintext
+    new = _open_session(deps, session.user_id, workspace_id, github_token)
+    deps.store.delete(session)
+    return new
 
 
 def session_principal(deps: Deps, token: str) -> Principal:
     session, workspace_id = auth.authenticate_session(deps.store, token)
-    member = deps.store.get(Member, workspace_id, session.user_id)
+    member = deps.store.find(Member, workspace_id, session.user_id)
+    if member is None:  # removed from the workspace: the session ends with the membership
+        raise Unauthenticated(
+            "you are no longer a member of this workspace; sign in again", code="not_a_member"
+        )
     return Principal(
         workspace_id,
         session.user_id,

@@ -14,7 +14,13 @@ from vmkit.services import github_login, workspaces
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 STATE_COOKIE = "vmkit_oauth_state"
-_COOKIE = {"httponly": True, "secure": True, "samesite": "lax"}
+
+
+def _cookie(deps, request: Request) -> dict:
+    """HttpOnly and SameSite always; Secure wherever VMKit is served over HTTPS (on AWS
+    always), since a browser drops a Secure cookie set over plain HTTP (the local stack)."""
+    base = deps.settings.public_url or str(request.base_url)
+    return {"httponly": True, "secure": base.startswith("https://"), "samesite": "lax"}
 
 
 @router.get(
@@ -27,7 +33,9 @@ def login(request: Request, deps: DepsDep) -> RedirectResponse:
         github_login.authorize_url(deps, state, str(request.base_url)),
         status_code=status.HTTP_302_FOUND,
     )
-    response.set_cookie(STATE_COOKIE, state, max_age=600, path="/api/auth", **_COOKIE)
+    response.set_cookie(
+        STATE_COOKIE, state, max_age=600, path="/api/auth", **_cookie(deps, request)
+    )
     return response
 
 
@@ -54,7 +62,11 @@ def login_callback(
     )
     response = RedirectResponse("/", status_code=status.HTTP_302_FOUND)
     response.set_cookie(
-        SESSION_COOKIE, session_token, max_age=workspaces.SESSION_LIFETIME_S, path="/", **_COOKIE
+        SESSION_COOKIE,
+        session_token,
+        max_age=workspaces.SESSION_LIFETIME_S,
+        path="/",
+        **_cookie(deps, request),
     )
     response.delete_cookie(STATE_COOKIE, path="/api/auth")
     return response
