@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vmkit_local.actions_runner import deploy_step_environment
+from vmkit_local.actions_runner import deploy_step_environment, image_check_environment
 from vmkit_local.core.asgi import AppSpec
 from vmkit_local.core.http_api import HttpApiGateway, function_url, routes_from_template
 from vmkit_local.core.ports import PortBook
@@ -122,6 +122,9 @@ class CloudStandIns:
             ),
             sock=self.ports.listen("the app router", host),
         )
+        # GHCR's stand-in: the images runs publish, kept with the data so a rollback
+        # after a restart still finds them.
+        self.registry = data_dir / "ghcr"
         self.urls: dict[str, str] = {}
         self._stops: list[Callable[[], None]] = []
 
@@ -228,7 +231,8 @@ class CloudStandIns:
         from vmkit_local.vm.deploy import GuestAddress, GuestDeployRun
 
         github_token = "ghs_" + secrets.token_hex(18)  # the job's own, as GitHub mints one per run
-        env = deploy_step_environment(run, {**repo_secrets, "GITHUB_TOKEN": github_token})
+        job_secrets = {**repo_secrets, "GITHUB_TOKEN": github_token}
+        env = deploy_step_environment(run, job_secrets)
 
         def resolve_vm(host: str) -> Path | GuestAddress | None:
             ip = self.cloudflare.resolve(host) or host
@@ -246,6 +250,8 @@ class CloudStandIns:
             masked=masked,
             time_scale=self.fleet.time_scale,
             run_class=GuestDeployRun,
+            registry=self.registry,
+            image_check=image_check_environment(run, job_secrets),
         )
 
 

@@ -313,6 +313,7 @@ class DeployAction(StrEnum):
     deploy = "deploy"
     reset = "reset"  # rebuild the VM first; DNS and env config are kept
     teardown = "teardown"  # destroy VM, DNS record and Actions secrets
+    rollback = "rollback"  # deploy an earlier release's image again, without building it
 
 
 class Deploy(Record):
@@ -338,6 +339,11 @@ class Deploy(Record):
     # The latest error a step raised (retried or not); MarkFailed reads it to name the
     # step that failed, since a Catch only passes on the error itself.
     last_error: DeployFailure | None = None
+    # A rollback's image tag (the workflow's `version` input, so it skips the build)
+    # and the release it brings back; None for a deploy, which builds its commit.
+    image_version: str | None = None
+    rollback_to: int | None = None
+    release_number: int | None = None  # the release this deploy made, once it succeeded
 
     def transition(self, status: DeployStatus) -> None:
         """Move along the status machine; a terminal deploy never changes again."""
@@ -351,6 +357,31 @@ class Deploy(Record):
         self.status = status
         if status.terminal:
             self.finished_at = utcnow()
+
+
+class Release(Record):
+    """What an environment ran after a succeeded deploy: the list a rollback picks from.
+
+    The id is `{environment id}.{number:06d}`, so an environment's releases are one
+    consistent, ordered query of the base table, and a number is taken once (the
+    create is conditional).
+    """
+
+    kind: ClassVar[str] = "RELEASE"
+    environment_id: str
+    number: int
+    commit_sha: str
+    image_tag: str  # the image's version in the registry (Kamal's `--version`)
+    ref: str
+    deploy_id: str
+    action: DeployAction
+    rollback_of: int | None = None  # the release whose image a rollback brought back
+    requested_by: str
+    interface: str
+
+    @staticmethod
+    def id_for(environment_id: str, number: int) -> str:
+        return f"{environment_id}.{number:06d}"
 
 
 # --- audit -----------------------------------------------------------------------------

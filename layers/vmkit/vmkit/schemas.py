@@ -516,6 +516,63 @@ class DeployPublic(Output):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    image_version: str | None = Field(
+        default=None, description="A rollback's image version (deployed without a build)."
+    )
+    rollback_to: int | None = Field(default=None, description="The release a rollback restores.")
+    release_number: int | None = Field(
+        default=None, description="The release this deploy made, once it succeeded."
+    )
+
+
+# --- releases ----------------------------------------------------------------------------
+
+ReleaseNumber = Annotated[int, Field(ge=1, le=10**9, description="A release's number, from 1.")]
+
+
+class ReleasePublic(Output):
+    number: int
+    environment_id: str
+    commit_sha: str
+    image_tag: str = Field(description="The image's version in the registry (Kamal's --version).")
+    ref: str
+    deploy_id: str
+    action: DeployAction = Field(description="deploy, reset or rollback.")
+    rollback_of: int | None = Field(description="For a rollback: the release it brought back.")
+    requested_by: str
+    interface: str
+    created_at: datetime
+    current: bool = Field(default=False, description="True for the release that runs now.")
+
+    @classmethod
+    def listing(cls, newest_first: list[Any]) -> list[ReleasePublic]:
+        """An environment's releases, newest first: the first is the one that runs."""
+        return [
+            cls.model_validate(r).model_copy(update={"current": i == 0})
+            for i, r in enumerate(newest_first)
+        ]
+
+
+class RollbackCreate(Input):
+    release: ReleaseNumber | None = Field(
+        default=None,
+        description="The release to roll back to; default: the newest one that ran another "
+        "image than the current.",
+    )
+
+
+class RollbackPlan(Output):
+    """What `rollback` would deploy, without doing it."""
+
+    environment_id: str
+    release: int = Field(description="The release whose image would be deployed again.")
+    image_tag: str
+    commit_sha: str
+    current_release: int
+    current_image_tag: str
+    blocked_by: str | None = Field(
+        description="An active deploy that would make the rollback wait (409)."
+    )
 
 
 # --- audit -------------------------------------------------------------------------------

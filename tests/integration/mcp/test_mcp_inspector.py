@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tests.support.api import make_world
 from tests.support.template import ROOT
+from vmkit.mcp.tools import TOOLS
 
 INSPECTOR = ROOT / "tools/node_modules/.bin/mcp-inspector-cli"
 BEARER = Path(__file__).with_name("bearer_fetch.mjs")
@@ -40,7 +41,7 @@ def test_the_inspector_lists_every_tool(mcp_url, tenant):
     listed = inspect(mcp_url, tenant.key, "--method", "tools/list")
     assert listed.returncode == 0, listed.stdout + listed.stderr
     tools = json.loads(listed.stdout)["tools"]
-    assert len(tools) == 15
+    assert len(tools) == len(TOOLS)
     assert all(t["inputSchema"]["type"] == "object" and t["outputSchema"] for t in tools)
     assert {"deploy", "get_deploy", "destroy_environment"} <= {t["name"] for t in tools}
 

@@ -20,6 +20,7 @@ from mangum import Mangum
 from tests.support.modules import load_module
 from tests.unit.mcp.mcp_support import function_url_event, jsonrpc
 from vmkit.mcp import create_mcp_app
+from vmkit.mcp.tools import TOOLS
 
 LEGACY = "2025-06-18"
 
@@ -72,7 +73,7 @@ def session(handler, key: str) -> list[str]:
         **{"mcp-protocol-version": LEGACY},
     )
     assert initialized["statusCode"] == 202
-    assert len(rpc(handler, key, "tools/list")["tools"]) == 15
+    assert len(rpc(handler, key, "tools/list")["tools"]) == len(TOOLS)
     result = rpc(handler, key, "tools/call", {"name": "list_environments", "arguments": {}})
     assert result["isError"] is False
     return [e["id"] for e in result["structuredContent"]["items"]]
@@ -168,5 +169,5 @@ def test_the_sdk_client_works_through_the_handler(handler, tenant, world):
             return tools, plan
 
     tools, plan = asyncio.run(scenario())
-    assert len(tools.tools) == 15
+    assert len(tools.tools) == len(TOOLS)
     assert plan.structured_content["plan"]["monthly_cost_usd"] == 4.5

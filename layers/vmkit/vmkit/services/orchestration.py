@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from vmkit import agentrpc, auth, credentials
 from vmkit.deps import Deps
-from vmkit.errors import AgentUnavailable, Conflict, Forbidden
+from vmkit.errors import AgentUnavailable, Conflict, Forbidden, ProviderError
 from vmkit.ids import new_id
 from vmkit.models import (
     ComputeTarget,
@@ -35,7 +35,7 @@ from vmkit.models import (
     StepRecord,
     utcnow,
 )
-from vmkit.services import environments, installations, repos, waits
+from vmkit.services import environments, installations, releases, repos, waits
 from vmkit.services.deploys import finish_deploy
 from vmkit.store import WaitFor
 
@@ -124,6 +124,17 @@ def load_context(deps: Deps, step: StepInput) -> dict[str, Any]:
         ctx.record("LoadContext", "succeeded", "tearing down", DeployStatus.running)
         return {"action": ctx.deploy.action.value}
     ref = ctx.deploy.ref or ctx.repo.default_branch
+    if ctx.deploy.action is DeployAction.rollback:
+        # The commit is the release's; the branch head only supplies workflow and config.
+        repos.forge(deps, ctx.repo).default_branch_sha(ref)
+        ctx.record(
+            "LoadContext",
+            "succeeded",
+            f"rolling {ctx.repo.full_name} back to release {ctx.deploy.rollback_to} "
+            f"({(ctx.deploy.image_version or '')[:7]}), with the config of {ref}",
+            DeployStatus.running,
+        )
+        return {"action": ctx.deploy.action.value}
     ctx.deploy.commit_sha = repos.forge(deps, ctx.repo).default_branch_sha(ref)
     ctx.record(
         "LoadContext",
@@ -329,13 +340,19 @@ def dispatch_workflow(deps: Deps, step: StepInput) -> None:
     assert step.task_token
     instance = ctx.instance()
     assert instance and instance.ip
+    inputs = {"deploy_id": ctx.deploy.id, "environment": ctx.env.slug, "server_host": instance.ip}
+    if ctx.deploy.image_version:  # a rollback: the workflow deploys this image and builds nothing
+        inputs["version"] = ctx.deploy.image_version
     ctx.wait(
-        "DispatchWorkflow", "workflow", step.task_token, "GitHub Actions is building and deploying"
+        "DispatchWorkflow",
+        "workflow",
+        step.task_token,
+        f"GitHub Actions is deploying the image {ctx.deploy.image_version[:12]}"
+        if ctx.deploy.image_version
+        else "GitHub Actions is building and deploying",
     )
     repos.forge(deps, ctx.repo).dispatch_workflow(
-        WORKFLOW_FILE,
-        ctx.deploy.ref or ctx.repo.default_branch,
-        {"deploy_id": ctx.deploy.id, "environment": ctx.env.slug, "server_host": instance.ip},
+        WORKFLOW_FILE, ctx.deploy.ref or ctx.repo.default_branch, inputs
     )
 
 
@@ -346,6 +363,7 @@ def mark_succeeded(deps: Deps, step: StepInput) -> dict[str, Any]:
         environments.forget_environment(deps, ctx.env)
     else:
         url = deps.settings.apps_url_template.format(hostname=ctx.env.hostname)
+        releases.record_release(deps, ctx.deploy)
     deploy = finish_deploy(
         deps,
         ctx.deploy,
@@ -359,7 +377,9 @@ def mark_succeeded(deps: Deps, step: StepInput) -> dict[str, Any]:
 def mark_failed(deps: Deps, step: StepInput) -> dict[str, Any]:
     """The Catch of every state: record which step failed and why, release the environment."""
     ctx = Context(deps, step)
-    failure = ctx.deploy.failure or _failure(ctx.deploy, step.error or {})
+    failure = ctx.deploy.failure or _with_run_error(
+        deps, ctx, _failure(ctx.deploy, step.error or {})
+    )
     finish_deploy(  # a deploy cancelled while a step ran keeps the cancel's reason
         deps,
         ctx.deploy,
@@ -386,6 +406,22 @@ def _failure(deploy: Deploy, error: dict[str, Any]) -> DeployFailure:
     except (ValueError, AttributeError):
         message = cause
     return DeployFailure(step=waiting or "unknown", reason=message or name)
+
+
+def _with_run_error(deps: Deps, ctx: Context, failure: DeployFailure) -> DeployFailure:
+    """A failed Actions run's own error (a workflow's `::error::`, such as a rollback's
+    image missing from the registry) in the reason, so it says why without the log.
+
+    Best effort: if GitHub cannot be asked, the reason stays the run's conclusion."""
+    if failure.step != "DispatchWorkflow" or ctx.deploy.workflow_run_id is None:
+        return failure
+    try:
+        errors = repos.forge(deps, ctx.repo).run_errors(ctx.deploy.workflow_run_id)
+    except (ProviderError, Forbidden):
+        return failure
+    if not errors:
+        return failure
+    return DeployFailure(step=failure.step, reason=f"{errors[0]} ({failure.reason})")
 
 
 TIMEOUT_HINTS = {
