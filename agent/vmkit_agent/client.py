@@ -54,6 +54,8 @@ OUTBOX_TTL_SECONDS = 600.0
 SHUTDOWN_WAIT_SECONDS = 20.0
 
 log = logging.getLogger("vmkit_agent")
+# `ingress.STATE_PATH`, named here so an agent without SSH ingress never imports it.
+SSH_INGRESS_STATE = "/var/lib/vmkit-agent/ssh-ingress.json"
 
 SessionEnd = Literal["dropped", "rotate", "stop"]
 
@@ -252,6 +254,7 @@ class Agent:
         """The first right after registering (fresh metrics for a new connection), then
         one per interval: well inside API Gateway's 10-minute idle limit."""
         while True:
+            await asyncio.to_thread(self._refresh_ssh_ingress)
             metrics = await asyncio.to_thread(collect, self.host, self.state)
             _, frame = protocol.event(
                 "heartbeat", {"metrics": metrics, "uptime_s": self.state.uptime_s()}
@@ -261,6 +264,18 @@ class Agent:
             except ConnectionClosed:
                 return
             await asyncio.sleep(self.config.heartbeat_seconds)
+
+    def _refresh_ssh_ingress(self) -> None:
+        """GitHub's runner ranges, asked again on each heartbeat once harden set up SSH
+        ingress (`vmkit_agent.ingress`); imported only then."""
+        if self.host.read_text(SSH_INGRESS_STATE) is None:
+            return
+        from vmkit_agent import ingress
+
+        try:
+            ingress.refresh(self.host)
+        except Exception:  # a broken refresh must not stop the heartbeats
+            log.exception("refreshing the SSH ingress rules failed; the rules in force stay")
 
     async def _retire(self, old: Session, new: Session) -> None:
         if old.heartbeat:

@@ -165,7 +165,14 @@ class CloudStandIns:
         # What a guest may dial: the presigned agent download (the AWS endpoint) and the
         # agents' WebSocket gateway; then the guests that were running come back.
         assert stack.ws_url
-        self.guests.expose({"aws": port_of(stack.aws_url), "ws": port_of(stack.ws_url)})
+        # and GitHub's /meta, which agents read for the runner ranges SSH is open to.
+        self.guests.expose(
+            {
+                "aws": port_of(stack.aws_url),
+                "ws": port_of(stack.ws_url),
+                "github": port_of(self.urls["github"]),
+            }
+        )
         if self.vm:
             self.guests.image()  # built once (about a minute), then cached
         self.guests.resume()

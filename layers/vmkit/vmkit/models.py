@@ -226,6 +226,8 @@ class Environment(Record):
     env_vars: list[EnvVar] = Field(default_factory=list)
     instance_id: str | None = None
     active_deploy_id: str | None = None
+    # Networks SSH (22) is open to besides GitHub's hosted runners (harden's default).
+    ssh_allow_from: list[str] = Field(default_factory=list)
 
 
 class InstanceStatus(StrEnum):

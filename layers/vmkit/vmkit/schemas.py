@@ -8,10 +8,12 @@ verifier, or a secret value: secrets come back masked.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -330,6 +332,24 @@ class EnvVarPublic(Output):
     value: str = Field(description=f"The value, or {MASK!r} for a secret.")
 
 
+def _network(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise ValueError(
+            f"{value[:60]!r} is not an IP network (CIDR, e.g. 203.0.113.0/24)"
+        ) from None
+
+
+SshNetwork = Annotated[str, StringConstraints(max_length=64), AfterValidator(_network)]
+SSH_ALLOW_FROM_MAX = 50
+SSH_ALLOW_FROM_DESCRIPTION = (
+    "Networks (CIDR) that may reach the VM's SSH port besides GitHub's hosted runners, "
+    "which are always allowed (the deploy path): an office, a VPN, self-hosted runners. "
+    "Applied when the VM is next hardened (a deploy, or POST /api/instances/{id}/harden)."
+)
+
+
 class EnvironmentCreate(Input):
     repo_id: RepoId
     name: EnvSlug = Field(examples=["production"])
@@ -343,6 +363,9 @@ class EnvironmentCreate(Input):
         default=None, description="Region; the compute target's default if omitted."
     )
     env_vars: list[EnvVarInput] = Field(default_factory=list, max_length=ENV_VARS_PER_REQUEST)
+    ssh_allow_from: list[SshNetwork] = Field(
+        default_factory=list, max_length=SSH_ALLOW_FROM_MAX, description=SSH_ALLOW_FROM_DESCRIPTION
+    )
 
 
 class EnvironmentUpdate(Input):
@@ -351,6 +374,9 @@ class EnvironmentUpdate(Input):
         default=None, description="Another region; only before the environment has a VM."
     )
     compute_target_id: TargetId | None = None
+    ssh_allow_from: list[SshNetwork] | None = Field(
+        default=None, max_length=SSH_ALLOW_FROM_MAX, description=SSH_ALLOW_FROM_DESCRIPTION
+    )
 
 
 class EnvVarsUpdate(Input):
@@ -371,6 +397,10 @@ class EnvironmentPublic(Output):
     env_vars: list[EnvVarPublic]
     instance_id: str | None
     active_deploy_id: str | None
+    ssh_allow_from: list[str] = Field(
+        default_factory=list,
+        description="Networks SSH is open to besides GitHub's hosted runners.",
+    )
     created_at: datetime
 
     @classmethod

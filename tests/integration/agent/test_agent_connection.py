@@ -302,3 +302,41 @@ def test_stopping_the_agent_closes_with_going_away(root):
             assert conn.close_code == 1001
 
     asyncio.run(scenario())
+
+
+def test_the_agent_reloads_the_ssh_rules_on_a_heartbeat_after_github_changes_its_ranges(root):
+    from agent_integration_support import deploy_public_key
+
+    from vmkit_agent.host.sandbox import FIREWALL_PATH
+    from vmkit_local.simulators import GitHubSimulator, serve_in_thread
+
+    github = GitHubSimulator()
+    url, stop = serve_in_thread(github.app)
+    github.meta.set_actions_ranges(["4.148.0.0/16"])
+    rules = root / FIREWALL_PATH.lstrip("/")
+
+    def ssh_line() -> str:
+        return next(line for line in rules.read_text().splitlines() if "dport 22" in line)
+
+    async def scenario():
+        async with (
+            TestGateway(tokens=[TOKEN]) as gateway,
+            running_agent(gateway.url, root, heartbeat_seconds=0.05),
+        ):
+            conn = await gateway.registered(0)
+            params = {
+                "deploy_public_key": deploy_public_key(),
+                "ssh_ingress": {"github_meta_url": f"{url}/meta", "allow_from": []},
+            }
+            reply = await gateway.call(conn, "harden", params)
+            assert reply["type"] == "result", reply
+            assert "4.148.0.0/16" in ssh_line()
+            github.meta.set_actions_ranges(["4.148.0.0/16", "20.33.0.0/16"])
+            await gateway.wait_for(lambda: "20.33.0.0/16" in ssh_line(), timeout=10)
+            assert "tcp dport { 80, 443 } accept" in rules.read_text()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        stop()
+        github.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from vmkit import catalog, credentials
 from vmkit.auth import Principal
@@ -91,6 +92,7 @@ def create_environment(deps: Deps, principal: Principal, data: EnvironmentCreate
         server_type=server_type,
         region=region,
         hostname=f"{data.name}.{deps.settings.apps_domain}",  # until its own is claimed
+        ssh_allow_from=list(dict.fromkeys(data.ssh_allow_from)),
     )
     env.env_vars = _seal_vars(deps, env, data.env_vars)
     _within_budget(env)  # before any name is taken, so a refusal leaves nothing behind
@@ -162,6 +164,8 @@ def update_environment(
     catalog.server_type(target.provider, server_type)
     region = catalog.check_region(target.provider, data.region or env.region)
     env.server_type, env.region, env.compute_target_id = server_type, region, target.id
+    if data.ssh_allow_from is not None:  # applied at the VM's next harden
+        env.ssh_allow_from = list(dict.fromkeys(data.ssh_allow_from))
     deps.store.save(env)
     audit.record(deps, principal, "environment.update", "environment", env.id, **changed)
     return env
@@ -199,3 +203,15 @@ def forget_environment(deps: Deps, env: Environment) -> None:
     deps.store.delete(env)
     deps.store.release(Claims.environment_name(env.repo_id, env.slug), env.id)
     deps.store.release(Claims.hostname(env.hostname), env.id)
+
+
+def harden_params(deps: Deps, env: Environment, target: ComputeTarget) -> dict[str, Any]:
+    """What the agent's harden gets: the deploy key, and SSH open only to GitHub's hosted
+    runners (the agent reads GitHub's `/meta` itself: its thousands of ranges do not
+    fit one frame of the channel, and it refreshes them on heartbeats) and the
+    environment's `ssh_allow_from`."""
+    meta_url = f"{deps.settings.github_api_url.rstrip('/')}/meta"
+    return {
+        "deploy_public_key": target.deploy_public_key,
+        "ssh_ingress": {"github_meta_url": meta_url, "allow_from": list(env.ssh_allow_from)},
+    }

@@ -299,7 +299,7 @@ def harden_instance(deps: Deps, step: StepInput) -> None:
         deps,
         instance,
         "harden",
-        {"deploy_public_key": ctx.target.deploy_public_key},
+        environments.harden_params(deps, ctx.env, ctx.target),
         resumes=(ctx.deploy.id, "harden"),
     )
 
