@@ -48,6 +48,8 @@ def harden(ctx: HandlerContext, params: dict[str, Any]) -> dict[str, Any]:
     from vmkit_agent import ingress
 
     key = deploy_key(required_str(params, "deploy_public_key"))
+    rotating = params.get("rotating_public_key")
+    keys = [key] + ([deploy_key(rotating)] if rotating is not None else [])
     ssh_from = ssh_sources(params.get("ssh_allow_from"))
     spec = ingress.parse(params.get("ssh_ingress"))
     meta = None
@@ -68,7 +70,10 @@ def harden(ctx: HandlerContext, params: dict[str, Any]) -> dict[str, Any]:
         host.ensure_dir(f"{home}/.ssh", mode=0o700, owner=DEPLOY_USER),
         host.write_file(
             f"{home}/.ssh/authorized_keys",
-            f"# Written by vmkit-agent (harden): the VMKit deploy key.\n{key}\n",
+            "# Written by vmkit-agent (harden): the VMKit deploy key"
+            + (" and the one being rotated in" if len(keys) > 1 else "")
+            + ".\n"
+            + "".join(f"{k}\n" for k in keys),
             mode=0o600,
             owner=DEPLOY_USER,
         ),

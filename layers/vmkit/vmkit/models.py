@@ -214,6 +214,16 @@ class EnvVar(BaseModel):
     sealed: EncryptedValue | None = None  # secret values only
 
 
+class DeployKey(BaseModel):
+    """An environment's own deploy key (after its first rotation, it replaces the
+    target's), or the one a rotation is bringing in (`stage` below `current`)."""
+
+    key_id: str
+    public_openssh: str
+    sealed_private: EncryptedValue
+    stage: Literal["created", "authorized", "secret_set", "current"] = "current"
+
+
 class Environment(Record):
     kind: ClassVar[str] = "ENV"
     repo_id: str
@@ -228,6 +238,9 @@ class Environment(Record):
     active_deploy_id: str | None = None
     # Networks SSH (22) is open to besides GitHub's hosted runners (harden's default).
     ssh_allow_from: list[str] = Field(default_factory=list)
+    deploy_key: DeployKey | None = None  # None: the compute target's key
+    pending_deploy_key: DeployKey | None = None  # a rotation under way (services/rotation)
+    deploy_key_rotated_at: datetime | None = None
 
 
 class InstanceStatus(StrEnum):
@@ -254,6 +267,9 @@ class Instance(Record):
     status: InstanceStatus = InstanceStatus.provisioning
     agent_token_id: str | None = None
     agent_verifier: HashedSecret | None = None
+    # A rotated token not yet presented at $connect (same token id, new secret).
+    pending_agent_verifier: HashedSecret | None = None
+    agent_token_rotated_at: datetime | None = None
     agent_connected: bool = False
     agent_version: str | None = None
     agent_info: dict[str, Any] = Field(default_factory=dict)

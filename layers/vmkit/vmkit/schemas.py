@@ -401,6 +401,7 @@ class EnvironmentPublic(Output):
         default_factory=list,
         description="Networks SSH is open to besides GitHub's hosted runners.",
     )
+    deploy_key_rotated_at: datetime | None = None
     created_at: datetime
 
     @classmethod
@@ -603,6 +604,34 @@ class RollbackPlan(Output):
     blocked_by: str | None = Field(
         description="An active deploy that would make the rollback wait (409)."
     )
+
+
+# --- credentials -------------------------------------------------------------------------
+
+CredentialName = Literal["deploy_key", "agent_token"]
+
+
+class RotateCredentials(Input):
+    credential: CredentialName = Field(
+        description="deploy_key: the SSH key GitHub Actions deploys with (a new ed25519 key; "
+        "the VM accepts the old one until the new one is in place). agent_token: the "
+        "token the VM's agent connects with (the old one is refused once the agent has "
+        "reconnected with the new one)."
+    )
+
+
+class RotationResult(Output):
+    credential: CredentialName
+    status: Literal["rotated", "pending", "old_key_still_authorized"] = Field(
+        description="rotated: done, the old credential is refused; pending: the agent has "
+        "the new token but has not reconnected yet (the old one works until it does); "
+        "old_key_still_authorized: the new key is in use but the VM could not be told to "
+        "drop the old one (the next deploy or harden does)."
+    )
+    public_key: str | None = Field(
+        default=None, description="The new deploy key's public half (OpenSSH)."
+    )
+    detail: str
 
 
 # --- audit -------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ EXPECTED_TOOLS = {
     "harden_vm",
     "upgrade_agent",
     "destroy_environment",
+    "rotate_credentials",
 }
 INITIALIZE = jsonrpc(
     "initialize",

@@ -92,3 +92,21 @@ def test_a_key_restricted_to_another_environment_sees_none_of_this_one(
     env = {"environment_id": world.environment_id}
     for tool, arguments in [("list_releases", env), ("rollback", env), ("list_deploys", env)]:
         error(call(mcp_url, key, tool, arguments), "environment_not_allowed")
+
+
+def test_rotate_credentials_needs_admin_and_a_vm_for_the_agent_token(mcp_url, world, new_key):
+    arguments = {"environment_id": world.environment_id, "credential": "deploy_key"}
+    for scope in ("read", "deploy"):
+        error(call(mcp_url, new_key(scope), "rotate_credentials", arguments), "insufficient_scope")
+    no_vm = error(
+        call(
+            mcp_url,
+            new_key("admin"),
+            "rotate_credentials",
+            {"environment_id": world.environment_id, "credential": "agent_token"},
+        ),
+        "no_instance",
+    )
+    assert "no VM" in no_vm["message"]
+    bad = call(mcp_url, new_key("admin"), "rotate_credentials", {**arguments, "credential": "x"})
+    assert bad.is_error

@@ -5,7 +5,7 @@ from __future__ import annotations
 from vmkit import auth
 from vmkit.deps import Deps
 from vmkit.errors import Unauthenticated
-from vmkit.models import Instance, InstanceStatus
+from vmkit.models import Instance, InstanceStatus, utcnow
 
 
 def authenticate(deps: Deps, authorization: str) -> Instance | None:
@@ -23,4 +23,17 @@ def authenticate(deps: Deps, authorization: str) -> Instance | None:
         or instance.status is InstanceStatus.destroyed
     ):
         return None
-    return instance if auth.verify(secret, instance.agent_verifier) else None
+    if auth.verify(secret, instance.agent_verifier):
+        return instance
+    pending = instance.pending_agent_verifier
+    if pending is not None and auth.verify(secret, pending):
+        # A rotated token, presented for the first time: it becomes the token, and the
+        # old one is refused from now on (services/rotation).
+        deps.store.set_fields(
+            instance,
+            agent_verifier=pending,
+            pending_agent_verifier=None,
+            agent_token_rotated_at=utcnow(),
+        )
+        return instance
+    return None

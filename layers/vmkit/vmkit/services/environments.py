@@ -211,7 +211,10 @@ def harden_params(deps: Deps, env: Environment, target: ComputeTarget) -> dict[s
     fit one frame of the channel, and it refreshes them on heartbeats) and the
     environment's `ssh_allow_from`."""
     meta_url = f"{deps.settings.github_api_url.rstrip('/')}/meta"
-    return {
-        "deploy_public_key": target.deploy_public_key,
+    params: dict[str, Any] = {
+        "deploy_public_key": credentials.deploy_public_key(env, target),
         "ssh_ingress": {"github_meta_url": meta_url, "allow_from": list(env.ssh_allow_from)},
     }
+    if env.pending_deploy_key is not None:  # a rotation under way: both keys work meanwhile
+        params["rotating_public_key"] = env.pending_deploy_key.public_openssh
+    return params

@@ -319,7 +319,9 @@ def ensure_deploy_secrets(deps: Deps, step: StepInput) -> dict[str, Any]:
     """The deploy key and the environment's variables, as Actions secrets and variables."""
     ctx = Context(deps, step)
     forge = repos.forge(deps, ctx.repo)
-    forge.set_secret(SSH_KEY_SECRET, credentials.deploy_private_key(deps.sealer, ctx.target))
+    forge.set_secret(
+        SSH_KEY_SECRET, credentials.actions_deploy_key(deps.sealer, ctx.env, ctx.target)
+    )
     values = credentials.env_var_values(deps.sealer, ctx.env)
     for var in ctx.env.env_vars:
         if var.secret:

@@ -7,18 +7,20 @@ its first deploy.
 
 from __future__ import annotations
 
-from vmkit.mcp.tools.common import READS, REPEATABLE_CHANGES, Caller, ToolSpec, caller
+from vmkit.mcp.tools.common import CHANGES, READS, REPEATABLE_CHANGES, Caller, ToolSpec, caller
 from vmkit.schemas import (
     AgentUpgrade,
     ContainerName,
+    CredentialName,
     Diagnosis,
     EnvironmentId,
     HardenResult,
     LogLineCount,
     LogLines,
     Metrics,
+    RotationResult,
 )
-from vmkit.services import instances
+from vmkit.services import instances, rotation
 
 
 def _instance_id(c: Caller, environment_id: str) -> str:
@@ -96,10 +98,26 @@ def upgrade_agent(environment_id: EnvironmentId) -> AgentUpgrade:
     return instances.upgrade_agent(c.deps, c.principal, _instance_id(c, environment_id))
 
 
+def rotate_credentials(environment_id: EnvironmentId, credential: CredentialName) -> RotationResult:
+    """Replace an environment's deploy key or its VM's agent token.
+
+    Use it on a schedule, when someone who saw a credential leaves, or when a key may
+    have leaked (a log, a copied secret). deploy_key makes a new ed25519 key: the VM
+    accepts it beside the old one, the GitHub Actions secret is replaced, then the VM
+    drops the old key. agent_token hands the agent a new token; once it reconnects
+    with it the old one is refused. Nothing is locked out if a step fails: call it
+    again to finish (a deploy key rotation resumes with the same new key). Deploys
+    keep working during a rotation. Needs the admin scope and a connected agent.
+    """
+    c = caller()
+    return rotation.rotate(c.deps, c.principal, environment_id, credential)
+
+
 TOOLS = [
     ToolSpec(get_logs, READS),
     ToolSpec(get_metrics, READS),
     ToolSpec(diagnose, READS),
     ToolSpec(harden_vm, REPEATABLE_CHANGES),
     ToolSpec(upgrade_agent, REPEATABLE_CHANGES),
+    ToolSpec(rotate_credentials, CHANGES),
 ]

@@ -20,8 +20,10 @@ from vmkit.schemas import (
     ListOf,
     ReleasePublic,
     RollbackCreate,
+    RotateCredentials,
+    RotationResult,
 )
-from vmkit.services import deploys, environments, releases
+from vmkit.services import deploys, environments, releases, rotation
 
 router = APIRouter(prefix="/api/environments", tags=["environments"])
 
@@ -148,3 +150,15 @@ def rollback_environment(
         deps, principal, environment_id, (body or RollbackCreate()).release
     )
     return DeployPublic.model_validate(rollback)
+
+
+@router.post("/{environment_id}/rotate-credentials", name="rotate_credentials")
+def rotate_credentials(
+    deps: DepsDep,
+    principal: PrincipalDep,
+    environment_id: EnvironmentIdPath,
+    body: RotateCredentials,
+) -> RotationResult:
+    """Replace the deploy key or the agent token, never locking the deploy path or the
+    agent out: the old credential works until the new one is in place. Needs admin."""
+    return rotation.rotate(deps, principal, environment_id, body.credential)
