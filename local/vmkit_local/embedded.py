@@ -95,6 +95,8 @@ class CloudStandIns:
             data_dir=data_dir / "hetzner",
             boot=self._boot,
             destroy=self._destroy,
+            power_off=self._power_off,
+            power_on=self._power_on,
         )
         # Droplets share the fleet with Hetzner's servers under their own names.
         self.digitalocean = DigitalOceanSimulator(
@@ -223,6 +225,14 @@ class CloudStandIns:
             self.guests.destroy(server_id)
         else:
             self.fleet.destroy(server_id)
+
+    def _power_off(self, server_id: int) -> None:
+        if not self.guests.owns(server_id):  # a qemu guest's power is its own (not modelled)
+            self.fleet.power_off(server_id)
+
+    def _power_on(self, server_id: int) -> None:
+        if not self.guests.owns(server_id):
+            self.fleet.power_on(server_id)
 
     def _guest_http_port(self, ip: str) -> int | None:
         guest = self.guests.for_ip(ip)

@@ -279,6 +279,7 @@ class Instance(Record):
     metrics: dict[str, Any] | None = None
     metrics_at: datetime | None = None
     hardened_at: datetime | None = None
+    disk_gb: int | None = None  # kept across resizes (never grown), so a resize down works
 
 
 # --- deploys ---------------------------------------------------------------------------
@@ -332,6 +333,7 @@ class DeployAction(StrEnum):
     reset = "reset"  # rebuild the VM first; DNS and env config are kept
     teardown = "teardown"  # destroy VM, DNS record and Actions secrets
     rollback = "rollback"  # deploy an earlier release's image again, without building it
+    resize = "resize"  # give the VM another size (provider's change_type, disk kept)
 
 
 class Deploy(Record):
@@ -362,6 +364,7 @@ class Deploy(Record):
     image_version: str | None = None
     rollback_to: int | None = None
     release_number: int | None = None  # the release this deploy made, once it succeeded
+    resize_to: str | None = None  # a resize's new server type
 
     def transition(self, status: DeployStatus) -> None:
         """Move along the status machine; a terminal deploy never changes again."""

@@ -551,6 +551,7 @@ class DeployPublic(Output):
         default=None, description="A rollback's image version (deployed without a build)."
     )
     rollback_to: int | None = Field(default=None, description="The release a rollback restores.")
+    resize_to: str | None = Field(default=None, description="A resize's new server type.")
     release_number: int | None = Field(
         default=None, description="The release this deploy made, once it succeeded."
     )
@@ -604,6 +605,23 @@ class RollbackPlan(Output):
     blocked_by: str | None = Field(
         description="An active deploy that would make the rollback wait (409)."
     )
+
+
+# --- resize ------------------------------------------------------------------------------
+
+
+class ResizePlan(Output):
+    """What a resize would do, without doing it: the size and monthly price change."""
+
+    environment_id: str
+    from_server_type: str
+    to_server_type: str
+    from_monthly_usd: float
+    to_monthly_usd: float
+    monthly_change_usd: float
+    disk_gb: int = Field(description="The disk stays this size, so a resize back stays possible.")
+    downtime: str
+    blocked_by: str | None = Field(description="An active deploy that would make it wait (409).")
 
 
 # --- credentials -------------------------------------------------------------------------

@@ -30,6 +30,7 @@ EXPECTED_TOOLS = {
     "upgrade_agent",
     "destroy_environment",
     "rotate_credentials",
+    "resize",
 }
 INITIALIZE = jsonrpc(
     "initialize",

@@ -84,6 +84,7 @@ def start_deploy(
     image_version: str | None = None,
     rollback_to: int | None = None,
     commit_sha: str | None = None,
+    resize_to: str | None = None,
 ) -> Deploy:
     """Start a deploy, reset or teardown (or, from `releases.start_rollback`, a rollback:
     `image_version` is the image tag to deploy without building, `commit_sha` its commit)."""
@@ -109,6 +110,7 @@ def start_deploy(
         image_version=image_version,
         rollback_to=rollback_to,
         commit_sha=commit_sha,
+        resize_to=resize_to,
     )
     machine = (
         deps.settings.teardown_state_machine_arn
@@ -139,6 +141,7 @@ def start_deploy(
             if rollback_to is not None
             else {}
         ),
+        **({"server_type": resize_to} if resize_to else {}),
     )
     return deploy
 

@@ -159,8 +159,16 @@ def update_environment(
         )
     target_id = data.compute_target_id or env.compute_target_id
     target = deps.store.get(ComputeTarget, principal.workspace_id, target_id)
+    resize_to = None
+    if data.server_type and env.instance_id and data.server_type != env.server_type:
+        # The VM exists: a new size is a resize (a deploy of its own), refused now, before
+        # anything changes, if the provider would refuse it.
+        from vmkit.services import resize
+
+        resize.plan_resize(deps, principal, env.id, data.server_type)
+        resize_to = data.server_type
     # The size and region must be the (possibly new) provider's, whichever of them changed.
-    server_type = data.server_type or env.server_type
+    server_type = env.server_type if resize_to else data.server_type or env.server_type
     catalog.server_type(target.provider, server_type)
     region = catalog.check_region(target.provider, data.region or env.region)
     env.server_type, env.region, env.compute_target_id = server_type, region, target.id
@@ -168,6 +176,11 @@ def update_environment(
         env.ssh_allow_from = list(dict.fromkeys(data.ssh_allow_from))
     deps.store.save(env)
     audit.record(deps, principal, "environment.update", "environment", env.id, **changed)
+    if resize_to:
+        from vmkit.services import resize
+
+        resize.start_resize(deps, principal, env.id, resize_to)
+        env = deps.store.get(Environment, env.workspace_id, env.id)  # holds the resize now
     return env
 
 

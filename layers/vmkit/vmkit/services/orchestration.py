@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from vmkit import agentrpc, auth, credentials
 from vmkit.deps import Deps
-from vmkit.errors import AgentUnavailable, Conflict, Forbidden, ProviderError
+from vmkit.errors import AgentUnavailable, Conflict, Forbidden, InvalidInput, ProviderError
 from vmkit.ids import new_id
 from vmkit.models import (
     ComputeTarget,
@@ -122,6 +122,14 @@ def load_context(deps: Deps, step: StepInput) -> dict[str, Any]:
     _running(ctx)
     if ctx.deploy.action is DeployAction.teardown:
         ctx.record("LoadContext", "succeeded", "tearing down", DeployStatus.running)
+        return {"action": ctx.deploy.action.value}
+    if ctx.deploy.action is DeployAction.resize:
+        ctx.record(
+            "LoadContext",
+            "succeeded",
+            f"resizing {ctx.env.name} from {ctx.env.server_type} to {ctx.deploy.resize_to}",
+            DeployStatus.running,
+        )
         return {"action": ctx.deploy.action.value}
     ref = ctx.deploy.ref or ctx.repo.default_branch
     if ctx.deploy.action is DeployAction.rollback:
@@ -253,10 +261,49 @@ def ensure_instance(deps: Deps, step: StepInput) -> dict[str, Any]:
             labels={MANAGED_LABEL: "true", INSTANCE_LABEL: instance.id, **_machine(ctx.target)},
         )
     deps.store.set_fields(
-        instance, provider_server_id=server.id, ip=server.ip, status=InstanceStatus.running
+        instance,
+        provider_server_id=server.id,
+        ip=server.ip,
+        status=InstanceStatus.running,
+        disk_gb=_disk_gb(ctx.target, ctx.env.server_type),
     )
     ctx.record("EnsureInstance", "succeeded", f"created server {server.id} ({server.ip})")
     return {"provisioned": True}
+
+
+def _disk_gb(target: ComputeTarget, server_type: str) -> int | None:
+    from vmkit import catalog
+
+    try:
+        return catalog.server_type(target.provider, server_type).disk_gb
+    except InvalidInput:
+        return None
+
+
+def resize_instance(deps: Deps, step: StepInput) -> dict[str, Any]:
+    """Give the VM the deploy's size through the provider (stop, change type keeping the
+    disk, start); WaitForAgent then waits for its agent to come back."""
+    ctx = Context(deps, step)
+    instance = ctx.instance()
+    size = ctx.deploy.resize_to
+    if instance is None or not instance.provider_server_id or not size:
+        raise Conflict("the environment has no VM to resize", code="no_instance")
+    before = instance.server_type
+    if before != size:
+        # The agent goes down with the VM: WaitForAgent must wait for it to come back,
+        # not see the connection that is about to drop.
+        agentrpc.mark_gone(deps, instance, connection_id=instance.connection_id)
+        server = deps.compute(ctx.target).resize_server(instance.provider_server_id, size)
+        deps.store.set_fields(instance, server_type=server.server_type or size, ip=server.ip)
+    while True:
+        ctx.env.server_type = size
+        try:
+            deps.store.save(ctx.env)
+            break
+        except Conflict:
+            ctx.env = deps.store.get(Environment, ctx.env.workspace_id, ctx.env.id)
+    ctx.record("ResizeInstance", "succeeded", f"{before} → {size}, disk kept")
+    return {}
 
 
 def _machine(target: ComputeTarget) -> dict[str, str]:
@@ -365,7 +412,8 @@ def mark_succeeded(deps: Deps, step: StepInput) -> dict[str, Any]:
         environments.forget_environment(deps, ctx.env)
     else:
         url = deps.settings.apps_url_template.format(hostname=ctx.env.hostname)
-        releases.record_release(deps, ctx.deploy)
+        if ctx.deploy.action is not DeployAction.resize:  # a resize ships no new release
+            releases.record_release(deps, ctx.deploy)
     deploy = finish_deploy(
         deps,
         ctx.deploy,
