@@ -38,7 +38,7 @@ def test_resizing_reboots_the_vm_on_the_new_size_and_the_app_comes_back(local: L
     assert resized["status"] == "succeeded", resized
     assert resized["action"] == "resize" and resized["resize_to"] == "cax21"
     env = ok(local.api.get(f"/api/environments/{env_id}"))
-    assert env["server_type"] == "cax21"
+    assert env["server_type"] == "cax21" and env["monthly_cost_usd"] == 0.0  # local is free
     after = ok(local.api.get(f"/api/instances/{env['instance_id']}"))
     assert after["server_type"] == "cax21" and after["agent_connected"]
     assert after["id"] == before["id"] and after["ip"] == before["ip"]  # the same VM

@@ -402,13 +402,20 @@ class EnvironmentPublic(Output):
         description="Networks SSH is open to besides GitHub's hosted runners.",
     )
     deploy_key_rotated_at: datetime | None = None
+    monthly_cost_usd: float | None = Field(
+        default=None, description="The VM size's list price per month (0 for local)."
+    )
     created_at: datetime
 
     @classmethod
     def from_record(
-        cls, env: Environment, url_template: str = "https://{hostname}"
+        cls,
+        env: Environment,
+        url_template: str = "https://{hostname}",
+        monthly_cost_usd: float | None = None,
     ) -> EnvironmentPublic:
         data = env.model_dump(exclude={"env_vars"})
+        data["monthly_cost_usd"] = monthly_cost_usd
         data["env_vars"] = [
             EnvVarPublic(name=v.name, secret=v.secret, value=MASK if v.secret else v.value or "")
             for v in env.env_vars

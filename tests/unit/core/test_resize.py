@@ -42,6 +42,13 @@ def test_a_resize_runs_as_a_deploy_and_the_agent_comes_back(core):
     assert core.compute.called("resize_server") == [(instance.provider_server_id, "cax21")]
     assert not instance.agent_connected  # it went down with the VM
     assert instance.server_type == "cax21" and core.env().server_type == "cax21"
+    cost = environments.monthly_cost(core.deps, core.env())
+    assert (
+        cost
+        == resize.plan_resize(
+            core.deps, core.principal, core.environment_id, "cax11"
+        ).from_monthly_usd
+    )
     core.step("WaitForAgent", started, token="tok-back")
     assert "tok-back" not in core.executions.resumed  # waits for the agent...
     core.connect_agent("conn-2")  # ...which reconnects after the reboot

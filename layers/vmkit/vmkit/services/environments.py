@@ -8,7 +8,7 @@ from typing import Any
 from vmkit import catalog, credentials
 from vmkit.auth import Principal
 from vmkit.deps import Deps
-from vmkit.errors import Conflict, Forbidden, PayloadTooLarge
+from vmkit.errors import Conflict, Forbidden, PayloadTooLarge, VMKitError
 from vmkit.hostnames import app_hostname
 from vmkit.ids import new_id
 from vmkit.models import ComputeTarget, Environment, EnvVar, Repo, Scope
@@ -216,6 +216,17 @@ def forget_environment(deps: Deps, env: Environment) -> None:
     deps.store.delete(env)
     deps.store.release(Claims.environment_name(env.repo_id, env.slug), env.id)
     deps.store.release(Claims.hostname(env.hostname), env.id)
+
+
+def monthly_cost(deps: Deps, env: Environment) -> float | None:
+    """What the environment's VM size costs a month, by its target's provider."""
+    target = deps.store.find(ComputeTarget, env.workspace_id, env.compute_target_id)
+    if target is None:
+        return None
+    try:
+        return catalog.monthly_cost(target.provider, env.server_type)
+    except VMKitError:  # a size the catalog no longer lists
+        return None
 
 
 def harden_params(deps: Deps, env: Environment, target: ComputeTarget) -> dict[str, Any]:

@@ -29,7 +29,9 @@ router = APIRouter(prefix="/api/environments", tags=["environments"])
 
 
 def _public(deps: DepsDep, env: environments.Environment) -> EnvironmentPublic:
-    return EnvironmentPublic.from_record(env, deps.settings.apps_url_template)
+    return EnvironmentPublic.from_record(
+        env, deps.settings.apps_url_template, environments.monthly_cost(deps, env)
+    )
 
 
 @router.get("", name="list_environments")
