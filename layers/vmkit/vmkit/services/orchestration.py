@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from vmkit import agentrpc, auth, credentials
 from vmkit.deps import Deps
-from vmkit.errors import AgentUnavailable, Conflict, Forbidden, InvalidInput, ProviderError
+from vmkit.errors import AgentUnavailable, Conflict, Forbidden, InvalidInput, VMKitError
 from vmkit.ids import new_id
 from vmkit.models import (
     ComputeTarget,
@@ -467,7 +467,7 @@ def _with_run_error(deps: Deps, ctx: Context, failure: DeployFailure) -> DeployF
         return failure
     try:
         errors = repos.forge(deps, ctx.repo).run_errors(ctx.deploy.workflow_run_id)
-    except (ProviderError, Forbidden):
+    except VMKitError:  # GitHub down, the repo out of reach, the App key not readable
         return failure
     if not errors:
         return failure
