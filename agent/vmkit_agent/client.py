@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from datetime import datetime
@@ -54,6 +55,8 @@ OUTBOX_TTL_SECONDS = 600.0
 SHUTDOWN_WAIT_SECONDS = 20.0
 
 log = logging.getLogger("vmkit_agent")
+# `ingress.STATE_PATH`, named here so an agent without SSH ingress never imports it.
+SSH_INGRESS_STATE = "/var/lib/vmkit-agent/ssh-ingress.json"
 
 SessionEnd = Literal["dropped", "rotate", "stop"]
 
@@ -104,6 +107,7 @@ class Agent:
         self._outbox: list[tuple[float, list[str]]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
+        self._reconnect_now = asyncio.Event()  # a new token: reconnect with it
         self._stopping = False
         self._restart = False
 
@@ -198,11 +202,14 @@ class Agent:
         await self._flush_outbox(session)
 
         stop = asyncio.create_task(self._stop.wait())
+        again = asyncio.create_task(self._reconnect_now.wait())
         remaining = max(0.0, self.config.max_connection_seconds - session.age())
         done, _ = await asyncio.wait(
-            {session.reader, stop}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            {session.reader, stop, again}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
         )
         stop.cancel()
+        again.cancel()
+        self._reconnect_now.clear()
         if self._stop.is_set():
             return "stop"
         if session.reader in done:
@@ -252,6 +259,7 @@ class Agent:
         """The first right after registering (fresh metrics for a new connection), then
         one per interval: well inside API Gateway's 10-minute idle limit."""
         while True:
+            await asyncio.to_thread(self._refresh_ssh_ingress)
             metrics = await asyncio.to_thread(collect, self.host, self.state)
             _, frame = protocol.event(
                 "heartbeat", {"metrics": metrics, "uptime_s": self.state.uptime_s()}
@@ -261,6 +269,18 @@ class Agent:
             except ConnectionClosed:
                 return
             await asyncio.sleep(self.config.heartbeat_seconds)
+
+    def _refresh_ssh_ingress(self) -> None:
+        """GitHub's runner ranges, asked again on each heartbeat once harden set up SSH
+        ingress (`vmkit_agent.ingress`); imported only then."""
+        if self.host.read_text(SSH_INGRESS_STATE) is None:
+            return
+        from vmkit_agent import ingress
+
+        try:
+            ingress.refresh(self.host)
+        except Exception:  # a broken refresh must not stop the heartbeats
+            log.exception("refreshing the SSH ingress rules failed; the rules in force stay")
 
     async def _retire(self, old: Session, new: Session) -> None:
         if old.heartbeat:
@@ -345,15 +365,25 @@ class Agent:
                 )
             ]
         else:
-            frames, restart = await self._execute(spec, message)
+            frames, restart, new_token = await self._execute(spec, message)
         await self._deliver(frames, session)
+        if new_token:
+            self._adopt_token(new_token)
         if restart:
             self._restart = True
             self._stop.set()
 
+    def _adopt_token(self, token: str) -> None:
+        """A rotated token (already in agent.env): connect with it now; the current
+        connection is retired once the new one is registered, as on a planned reconnect."""
+        self.config = dataclasses.replace(self.config, token=token)
+        self._redact = Redactor([token])
+        log.info("got a new agent token; reconnecting with it")
+        self._reconnect_now.set()
+
     async def _execute(
         self, spec: HandlerSpec, message: protocol.Incoming
-    ) -> tuple[list[str], bool]:
+    ) -> tuple[list[str], bool, str | None]:
         call_id, method = message.id or "", message.method or ""
         started = time.monotonic()
         try:
@@ -368,16 +398,22 @@ class Agent:
             )
         except AgentError as exc:
             log.warning("%s %s failed: %s", method, call_id, exc.message)
-            return [
-                protocol.error_reply(call_id, method, exc.code, self._redact(exc.message))
-            ], False
+            return (
+                [protocol.error_reply(call_id, method, exc.code, self._redact(exc.message))],
+                False,
+                None,
+            )
         except protocol.ResultTooLarge as exc:
             log.error("%s %s: %s", method, call_id, exc)
-            return [protocol.error_reply(call_id, method, "result_too_large", str(exc))], False
+            return (
+                [protocol.error_reply(call_id, method, "result_too_large", str(exc))],
+                False,
+                None,
+            )
         except Exception as exc:
             log.exception("%s %s failed unexpectedly", method, call_id)
             detail = self._redact(f"{method} failed: {type(exc).__name__}: {exc}")
-            return [protocol.error_reply(call_id, method, "internal_error", detail)], False
+            return [protocol.error_reply(call_id, method, "internal_error", detail)], False, None
         log.info(
             "%s %s answered in %.0f ms (%d frame%s)",
             method,
@@ -386,7 +422,7 @@ class Agent:
             len(frames),
             "" if len(frames) == 1 else "s",
         )
-        return frames, reply.restart_agent
+        return frames, reply.restart_agent, reply.new_token
 
     async def _deliver(self, frames: list[str], origin: Session) -> None:
         """Send on the call's own connection, else the current one, else keep the

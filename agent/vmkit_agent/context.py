@@ -50,3 +50,5 @@ class Reply:
 
     result: dict[str, Any]
     restart_agent: bool = False
+    # A new agent token (rotate_token): the agent reconnects with it once the reply is sent.
+    new_token: str | None = field(default=None, repr=False)

@@ -13,7 +13,8 @@ get_settings().require("table_name")
 def authorizer(event, context):
     """Allow the upgrade only for a valid agent token; the instance rides in the context."""
     request = WebSocketAuthorizerEvent.model_validate(event)
-    instance = agents.authenticate(get_deps(), request.header("authorization"))
+    login = agents.authenticate(get_deps(), request.header("authorization"))
+    instance = login.instance if login else None
     return {
         "principalId": instance.id if instance else "anonymous",
         "policyDocument": {
@@ -26,8 +27,12 @@ def authorizer(event, context):
                 }
             ],
         },
-        "context": {"instance_id": instance.id, "workspace_id": instance.workspace_id}
-        if instance
+        "context": {
+            "instance_id": instance.id,
+            "workspace_id": instance.workspace_id,
+            "rotated_token": login.rotated,
+        }
+        if login and instance
         else {},
     }
 
@@ -35,8 +40,11 @@ def authorizer(event, context):
 def connect(event, context):
     request = WebSocketEvent.model_validate(event)
     agent = AgentAuthorizerContext.model_validate(request.request_context.authorizer or {})
+    deps = get_deps()
+    if agent.rotated_token:
+        agents.adopt_rotated_token(deps, agent.workspace_id, agent.instance_id)
     agentrpc.remember_connection(
-        get_deps(),
+        deps,
         request.connection_id,
         instance_id=agent.instance_id,
         workspace_id=agent.workspace_id,

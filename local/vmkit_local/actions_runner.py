@@ -33,7 +33,37 @@ def deploy_step_environment(run: Mapping[str, Any], secrets: Mapping[str, str]) 
     the key that step was given is passed on as `VMKIT_SSH_PRIVATE_KEY`, the runner's
     stand-in for the agent socket.
     """
-    contexts = {
+    contexts = _contexts(run, secrets)
+    for job in (run.get("workflow") or {}).get("jobs", {}).values():
+        steps = job.get("steps") or []
+        agent_keys = [
+            _step_env(job, s, contexts) for s in steps if "ssh-add" in str(s.get("run", ""))
+        ]
+        for step in steps:
+            if "kamal deploy" in str(step.get("run", "")):
+                env = _step_env(job, step, contexts)
+                for loaded in agent_keys:
+                    if loaded.get(SSH_KEY_VARIABLE):
+                        env[SSH_KEY_VARIABLE] = loaded[SSH_KEY_VARIABLE]
+                return env
+    raise WorkflowExpressionError("the workflow has no step that runs `kamal deploy`")
+
+
+def image_check_environment(
+    run: Mapping[str, Any], secrets: Mapping[str, str]
+) -> dict[str, str] | None:
+    """The env of the step that looks the image up in the registry (`docker manifest
+    inspect`, which decides whether the build runs), or None if the workflow has none."""
+    contexts = _contexts(run, secrets)
+    for job in (run.get("workflow") or {}).get("jobs", {}).values():
+        for step in job.get("steps") or []:
+            if "docker manifest inspect" in str(step.get("run", "")):
+                return _step_env(job, step, contexts)
+    return None
+
+
+def _contexts(run: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    return {
         "secrets": dict(secrets),
         "vars": dict(run.get("variables") or {}),
         "inputs": {
@@ -49,19 +79,6 @@ def deploy_step_environment(run: Mapping[str, Any], secrets: Mapping[str, str]) 
             "run_id": str(run.get("id", "")),
         },
     }
-    for job in (run.get("workflow") or {}).get("jobs", {}).values():
-        steps = job.get("steps") or []
-        agent_keys = [
-            _step_env(job, s, contexts) for s in steps if "ssh-add" in str(s.get("run", ""))
-        ]
-        for step in steps:
-            if "kamal deploy" in str(step.get("run", "")):
-                env = _step_env(job, step, contexts)
-                for loaded in agent_keys:
-                    if loaded.get(SSH_KEY_VARIABLE):
-                        env[SSH_KEY_VARIABLE] = loaded[SSH_KEY_VARIABLE]
-                return env
-    raise WorkflowExpressionError("the workflow has no step that runs `kamal deploy`")
 
 
 def _step_env(

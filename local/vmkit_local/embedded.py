@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vmkit_local.actions_runner import deploy_step_environment
+from vmkit_local.actions_runner import deploy_step_environment, image_check_environment
 from vmkit_local.core.asgi import AppSpec
 from vmkit_local.core.http_api import HttpApiGateway, function_url, routes_from_template
 from vmkit_local.core.ports import PortBook
@@ -97,6 +97,8 @@ class CloudStandIns:
             data_dir=data_dir / "hetzner",
             boot=self._boot,
             destroy=self._destroy,
+            power_off=self._power_off,
+            power_on=self._power_on,
         )
         # Droplets share the fleet with Hetzner's servers under their own names.
         self.digitalocean = DigitalOceanSimulator(
@@ -124,6 +126,9 @@ class CloudStandIns:
             ),
             sock=self.ports.listen("the app router", host),
         )
+        # GHCR's stand-in: the images runs publish, kept with the data so a rollback
+        # after a restart still finds them.
+        self.registry = data_dir / "ghcr"
         self.urls: dict[str, str] = {}
         self._stops: list[Callable[[], None]] = []
 
@@ -164,7 +169,14 @@ class CloudStandIns:
         # What a guest may dial: the presigned agent download (the AWS endpoint) and the
         # agents' WebSocket gateway; then the guests that were running come back.
         assert stack.ws_url
-        self.guests.expose({"aws": port_of(stack.aws_url), "ws": port_of(stack.ws_url)})
+        # and GitHub's /meta, which agents read for the runner ranges SSH is open to.
+        self.guests.expose(
+            {
+                "aws": port_of(stack.aws_url),
+                "ws": port_of(stack.ws_url),
+                "github": port_of(self.urls["github"]),
+            }
+        )
         if self.vm:
             self.guests.image()  # built once (about a minute), then cached
         self.guests.resume()
@@ -216,6 +228,14 @@ class CloudStandIns:
         else:
             self.fleet.destroy(server_id)
 
+    def _power_off(self, server_id: int) -> None:
+        if not self.guests.owns(server_id):  # a qemu guest's power is its own (not modelled)
+            self.fleet.power_off(server_id)
+
+    def _power_on(self, server_id: int) -> None:
+        if not self.guests.owns(server_id):
+            self.fleet.power_on(server_id)
+
     def _guest_http_port(self, ip: str) -> int | None:
         guest = self.guests.for_ip(ip)
         return guest.forwards.http if guest and guest.forwards else None
@@ -230,7 +250,8 @@ class CloudStandIns:
         from vmkit_local.vm.deploy import GuestAddress, GuestDeployRun
 
         github_token = "ghs_" + secrets.token_hex(18)  # the job's own, as GitHub mints one per run
-        env = deploy_step_environment(run, {**repo_secrets, "GITHUB_TOKEN": github_token})
+        job_secrets = {**repo_secrets, "GITHUB_TOKEN": github_token}
+        env = deploy_step_environment(run, job_secrets)
 
         def resolve_vm(host: str) -> Path | GuestAddress | None:
             ip = self.cloudflare.resolve(host) or host
@@ -248,6 +269,8 @@ class CloudStandIns:
             masked=masked,
             time_scale=self.fleet.time_scale,
             run_class=GuestDeployRun,
+            registry=self.registry,
+            image_check=image_check_environment(run, job_secrets),
         )
 
 

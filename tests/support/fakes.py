@@ -179,6 +179,7 @@ class FakeForge(Switchable):
         self.variables: dict[str, str] = {}
         self.dispatched: list[tuple[str, str, dict[str, str]]] = []
         self.runs: list[WorkflowRun] = []
+        self.errors: dict[int, list[str]] = {}  # a run's `##[error]` lines, by run id
         self.pulls: dict[str, PullRequest] = {}
         self.proposed: dict[str, dict[str, str]] = {}
 
@@ -240,6 +241,10 @@ class FakeForge(Switchable):
     def find_run(self, workflow: str, marker: str) -> WorkflowRun | None:
         self._call("find_run", workflow, marker)
         return next((run for run in reversed(self.runs) if marker in run.name), None)
+
+    def run_errors(self, run_id: int) -> list[str]:
+        self._call("run_errors", run_id)
+        return list(self.errors.get(run_id, []))
 
 
 class FakeExecutions(Switchable):

@@ -30,6 +30,7 @@ HANDLERS: dict[str, HandlerSpec] = {
     "metrics_collect": HandlerSpec("vmkit_agent.handlers.metrics", "metrics_collect"),
     "agent_upgrade": HandlerSpec("vmkit_agent.handlers.upgrade", "agent_upgrade"),
     "diagnose": HandlerSpec("vmkit_agent.handlers.diagnose", "diagnose"),
+    "rotate_token": HandlerSpec("vmkit_agent.handlers.token", "rotate_token"),
 }
 
 

@@ -2,7 +2,8 @@
 
 - a `kamal` user in the `docker` group, whose only way in is the deploy key;
 - sshd: no root login, no passwords;
-- inbound firewall: 80 and 443 from anywhere, 22 only from `ssh_allow_from`.
+- inbound firewall: 80 and 443 from anywhere, 22 only from `ssh_allow_from`, or, with
+  `ssh_ingress`, from GitHub's hosted runners plus its `allow_from` (`vmkit_agent.ingress`).
 
 Running it again changes nothing and says so: `changes` lists only what this run did.
 """
@@ -15,7 +16,7 @@ import re
 from typing import Any
 
 from vmkit_agent.context import HandlerContext
-from vmkit_agent.errors import InvalidParams
+from vmkit_agent.errors import HostError, InvalidParams
 from vmkit_agent.handlers.params import required_str
 
 DEPLOY_USER = "kamal"
@@ -40,11 +41,28 @@ _KEY_TYPES = (
 _COMMENT = re.compile(r"[\x20-\x7e]{0,200}")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_SUMMARY_MAX = 8  # networks named in the ruleset's comment line
 
 
 def harden(ctx: HandlerContext, params: dict[str, Any]) -> dict[str, Any]:
+    from vmkit_agent import ingress
+
     key = deploy_key(required_str(params, "deploy_public_key"))
+    rotating = params.get("rotating_public_key")
+    keys = [key] + ([deploy_key(rotating)] if rotating is not None else [])
     ssh_from = ssh_sources(params.get("ssh_allow_from"))
+    spec = ingress.parse(params.get("ssh_ingress"))
+    meta = None
+    if spec is not None:  # GitHub's runners and the environment's networks, read first:
+        try:  # if GitHub cannot be asked, nothing changes
+            meta = ingress.fetch(spec.github_meta_url)
+        except ingress.MetaUnavailable as error:
+            raise HostError(
+                f"could not read GitHub's runner addresses ({error}); nothing was changed",
+                code="meta_unavailable",
+            ) from None
+        assert meta is not None  # no ETag was sent, so no 304
+        ssh_from = ingress.networks(meta.ranges, spec.allow_from)
     host = ctx.host
     home = f"/home/{DEPLOY_USER}"
     changes = host.ensure_user(DEPLOY_USER, groups=DEPLOY_GROUPS)
@@ -52,13 +70,18 @@ def harden(ctx: HandlerContext, params: dict[str, Any]) -> dict[str, Any]:
         host.ensure_dir(f"{home}/.ssh", mode=0o700, owner=DEPLOY_USER),
         host.write_file(
             f"{home}/.ssh/authorized_keys",
-            f"# Written by vmkit-agent (harden): the VMKit deploy key.\n{key}\n",
+            "# Written by vmkit-agent (harden): the VMKit deploy key"
+            + (" and the one being rotated in" if len(keys) > 1 else "")
+            + ".\n"
+            + "".join(f"{k}\n" for k in keys),
             mode=0o600,
             owner=DEPLOY_USER,
         ),
     )
     changes += host.apply_sshd_dropin(SSHD_DROPIN_PATH, SSHD_DROPIN)
     changes += host.apply_firewall(render_nftables(ssh_from))
+    if spec is not None and meta is not None:
+        changes += _changed(ingress.remember(ctx.host, spec, meta))
     return {"ok": True, "changes": changes}
 
 
@@ -122,7 +145,11 @@ def render_nftables(ssh_from: list[Network] | None) -> str:
             )
             if nets
         ]
-        summary = f"22 from {', '.join(str(n) for n in ssh_from) or 'nowhere'}"
+        summary = (
+            f"22 from {', '.join(str(n) for n in ssh_from) or 'nowhere'}"
+            if len(ssh_from) <= _SUMMARY_MAX
+            else f"22 from {len(ssh_from)} networks (GitHub's runners and ssh_allow_from)"
+        )
     lines = [
         f"# Written by vmkit-agent (harden): inbound 80 and 443 from anywhere, {summary}.",
         "table inet vmkit",

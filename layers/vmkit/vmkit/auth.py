@@ -63,6 +63,16 @@ def issue(prefix: str) -> IssuedSecret:
     )
 
 
+def reissue(prefix: str, key_id: str) -> IssuedSecret:
+    """A new secret under an existing id: a rotated agent token is found by the same
+    lookup as the one it replaces, and verified against either until it is confirmed."""
+    issued = issue(prefix)
+    secret = issued.plaintext.split("_", 2)[2]
+    return IssuedSecret(
+        plaintext=f"{prefix}_{key_id}_{secret}", key_id=key_id, verifier=issued.verifier
+    )
+
+
 def parse(token: str, prefix: str) -> tuple[str, str]:
     """Split a credential into (id, secret); anything malformed is simply not valid."""
     match = _TOKEN.match(token or "")

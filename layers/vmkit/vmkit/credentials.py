@@ -9,7 +9,7 @@ of use, inside the step or adapter that needs them.
 from __future__ import annotations
 
 from vmkit.crypto import Sealer
-from vmkit.models import ComputeTarget, EncryptedValue, Environment
+from vmkit.models import ComputeTarget, DeployKey, EncryptedValue, Environment
 
 PROVIDER_TOKEN = "provider_token"  # noqa: S105 (an encryption-context label)
 DEPLOY_KEY = "deploy_private_key"
@@ -42,6 +42,45 @@ def deploy_private_key(sealer: Sealer, target: ComputeTarget) -> str:
         record_id=target.id,
         kind=DEPLOY_KEY,
     )
+
+
+def deploy_key_kind(key_id: str) -> str:
+    return f"{DEPLOY_KEY}:{key_id}"
+
+
+def seal_deploy_key(sealer: Sealer, env: Environment, key_id: str, private: str) -> EncryptedValue:
+    """An environment's own deploy key, bound to the environment and the key's id (so a
+    rotation's pending key and the current one cannot be swapped)."""
+    return sealer.seal(
+        private, workspace_id=env.workspace_id, record_id=env.id, kind=deploy_key_kind(key_id)
+    )
+
+
+def open_deploy_key(sealer: Sealer, env: Environment, key: DeployKey) -> str:
+    return sealer.open(
+        key.sealed_private,
+        workspace_id=env.workspace_id,
+        record_id=env.id,
+        kind=deploy_key_kind(key.key_id),
+    )
+
+
+def deploy_public_key(env: Environment, target: ComputeTarget) -> str:
+    """The key the VM must accept: the environment's own once rotated, else the target's."""
+    key = env.deploy_key.public_openssh if env.deploy_key else target.deploy_public_key
+    assert key is not None
+    return key
+
+
+def actions_deploy_key(sealer: Sealer, env: Environment, target: ComputeTarget) -> str:
+    """The private key the Actions secret should hold for a deploy: a rotation's new key
+    once the VM accepts it, else the current one."""
+    pending = env.pending_deploy_key
+    if pending is not None and pending.stage in ("authorized", "secret_set"):
+        return open_deploy_key(sealer, env, pending)
+    if env.deploy_key is not None:
+        return open_deploy_key(sealer, env, env.deploy_key)
+    return deploy_private_key(sealer, target)
 
 
 def seal_env_var(sealer: Sealer, env: Environment, name: str, value: str) -> EncryptedValue:

@@ -71,6 +71,7 @@ class WorkflowRun(_Payload):
     status: Text | None = None
     conclusion: Text | None = None
     html_url: Annotated[str, Field(max_length=2048)]
+    head_sha: Annotated[str, Field(pattern=r"^[0-9a-f]{40}$")] | None = None
 
 
 class WorkflowRunEvent(_Event):

@@ -20,6 +20,7 @@ PREFIXES = {
     "deploy": "dep",
     "audit": "evt",
     "call": "call",
+    "deploy_key": "dkey",
 }
 
 _ULID = r"[0-9A-HJKMNP-TV-Z]{26}"

@@ -223,6 +223,16 @@ class EnvVar(BaseModel):
     sealed: EncryptedValue | None = None  # secret values only
 
 
+class DeployKey(BaseModel):
+    """An environment's own deploy key (after its first rotation, it replaces the
+    target's), or the one a rotation is bringing in (`stage` below `current`)."""
+
+    key_id: str
+    public_openssh: str
+    sealed_private: EncryptedValue
+    stage: Literal["created", "authorized", "secret_set", "current"] = "current"
+
+
 class Environment(Record):
     kind: ClassVar[str] = "ENV"
     repo_id: str
@@ -235,6 +245,11 @@ class Environment(Record):
     env_vars: list[EnvVar] = Field(default_factory=list)
     instance_id: str | None = None
     active_deploy_id: str | None = None
+    # Networks SSH (22) is open to besides GitHub's hosted runners (harden's default).
+    ssh_allow_from: list[str] = Field(default_factory=list)
+    deploy_key: DeployKey | None = None  # None: the compute target's key
+    pending_deploy_key: DeployKey | None = None  # a rotation under way (services/rotation)
+    deploy_key_rotated_at: datetime | None = None
 
 
 # 48 heartbeats, four minutes apart: the last three hours or so.
@@ -265,6 +280,9 @@ class Instance(Record):
     status: InstanceStatus = InstanceStatus.provisioning
     agent_token_id: str | None = None
     agent_verifier: HashedSecret | None = None
+    # A rotated token not yet presented at $connect (same token id, new secret).
+    pending_agent_verifier: HashedSecret | None = None
+    agent_token_rotated_at: datetime | None = None
     agent_connected: bool = False
     agent_version: str | None = None
     agent_info: dict[str, Any] = Field(default_factory=dict)
@@ -276,6 +294,7 @@ class Instance(Record):
     # The last few samples (cpu, mem, disk), for the dashboard's chart of recent heartbeats.
     metrics_history: list[dict[str, Any]] = Field(default_factory=list)
     hardened_at: datetime | None = None
+    disk_gb: int | None = None  # kept across resizes (never grown), so a resize down works
 
     def history_with(self, metrics: dict[str, Any], at: datetime) -> list[dict[str, Any]]:
         """The history with this sample added, the oldest dropped past the limit."""
@@ -336,6 +355,8 @@ class DeployAction(StrEnum):
     deploy = "deploy"
     reset = "reset"  # rebuild the VM first; DNS and env config are kept
     teardown = "teardown"  # destroy VM, DNS record and Actions secrets
+    rollback = "rollback"  # deploy an earlier release's image again, without building it
+    resize = "resize"  # give the VM another size (provider's change_type, disk kept)
 
 
 class Deploy(Record):
@@ -361,6 +382,12 @@ class Deploy(Record):
     # The latest error a step raised (retried or not); MarkFailed reads it to name the
     # step that failed, since a Catch only passes on the error itself.
     last_error: DeployFailure | None = None
+    # A rollback's image tag (the workflow's `version` input, so it skips the build)
+    # and the release it brings back; None for a deploy, which builds its commit.
+    image_version: str | None = None
+    rollback_to: int | None = None
+    release_number: int | None = None  # the release this deploy made, once it succeeded
+    resize_to: str | None = None  # a resize's new server type
 
     def transition(self, status: DeployStatus) -> None:
         """Move along the status machine; a terminal deploy never changes again."""
@@ -374,6 +401,31 @@ class Deploy(Record):
         self.status = status
         if status.terminal:
             self.finished_at = utcnow()
+
+
+class Release(Record):
+    """What an environment ran after a succeeded deploy: the list a rollback picks from.
+
+    The id is `{environment id}.{number:06d}`, so an environment's releases are one
+    consistent, ordered query of the base table, and a number is taken once (the
+    create is conditional).
+    """
+
+    kind: ClassVar[str] = "RELEASE"
+    environment_id: str
+    number: int
+    commit_sha: str
+    image_tag: str  # the image's version in the registry (Kamal's `--version`)
+    ref: str
+    deploy_id: str
+    action: DeployAction
+    rollback_of: int | None = None  # the release whose image a rollback brought back
+    requested_by: str
+    interface: str
+
+    @staticmethod
+    def id_for(environment_id: str, number: int) -> str:
+        return f"{environment_id}.{number:06d}"
 
 
 # --- audit -----------------------------------------------------------------------------

@@ -170,6 +170,10 @@ class Forge(Protocol):
     def find_run(self, workflow: str, marker: str) -> WorkflowRun | None:
         """The most recent run of `workflow` whose name contains `marker` (a deploy id)."""
 
+    def run_errors(self, run_id: int) -> list[str]:
+        """The error annotations (`##[error]` lines) of a finished run's failed jobs,
+        without the runner's own "Process completed with exit code" line."""
+
 
 @dataclass(frozen=True)
 class InstallationInfo:

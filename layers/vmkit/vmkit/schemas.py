@@ -8,10 +8,12 @@ verifier, or a secret value: secrets come back masked.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -368,6 +370,24 @@ class EnvVarPublic(Output):
     value: str = Field(description=f"The value, or {MASK!r} for a secret.")
 
 
+def _network(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise ValueError(
+            f"{value[:60]!r} is not an IP network (CIDR, e.g. 203.0.113.0/24)"
+        ) from None
+
+
+SshNetwork = Annotated[str, StringConstraints(max_length=64), AfterValidator(_network)]
+SSH_ALLOW_FROM_MAX = 50
+SSH_ALLOW_FROM_DESCRIPTION = (
+    "Networks (CIDR) that may reach the VM's SSH port besides GitHub's hosted runners, "
+    "which are always allowed (the deploy path): an office, a VPN, self-hosted runners. "
+    "Applied when the VM is next hardened (a deploy, or POST /api/instances/{id}/harden)."
+)
+
+
 class EnvironmentCreate(Input):
     repo_id: RepoId
     name: EnvSlug = Field(examples=["production"])
@@ -381,6 +401,9 @@ class EnvironmentCreate(Input):
         default=None, description="Region; the compute target's default if omitted."
     )
     env_vars: list[EnvVarInput] = Field(default_factory=list, max_length=ENV_VARS_PER_REQUEST)
+    ssh_allow_from: list[SshNetwork] = Field(
+        default_factory=list, max_length=SSH_ALLOW_FROM_MAX, description=SSH_ALLOW_FROM_DESCRIPTION
+    )
 
 
 class EnvironmentUpdate(Input):
@@ -389,6 +412,9 @@ class EnvironmentUpdate(Input):
         default=None, description="Another region; only before the environment has a VM."
     )
     compute_target_id: TargetId | None = None
+    ssh_allow_from: list[SshNetwork] | None = Field(
+        default=None, max_length=SSH_ALLOW_FROM_MAX, description=SSH_ALLOW_FROM_DESCRIPTION
+    )
 
 
 class EnvVarsUpdate(Input):
@@ -409,13 +435,25 @@ class EnvironmentPublic(Output):
     env_vars: list[EnvVarPublic]
     instance_id: str | None
     active_deploy_id: str | None
+    ssh_allow_from: list[str] = Field(
+        default_factory=list,
+        description="Networks SSH is open to besides GitHub's hosted runners.",
+    )
+    deploy_key_rotated_at: datetime | None = None
+    monthly_cost_usd: float | None = Field(
+        default=None, description="The VM size's list price per month (0 for local)."
+    )
     created_at: datetime
 
     @classmethod
     def from_record(
-        cls, env: Environment, url_template: str = "https://{hostname}"
+        cls,
+        env: Environment,
+        url_template: str = "https://{hostname}",
+        monthly_cost_usd: float | None = None,
     ) -> EnvironmentPublic:
         data = env.model_dump(exclude={"env_vars"})
+        data["monthly_cost_usd"] = monthly_cost_usd
         data["env_vars"] = [
             EnvVarPublic(name=v.name, secret=v.secret, value=MASK if v.secret else v.value or "")
             for v in env.env_vars
@@ -554,6 +592,109 @@ class DeployPublic(Output):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    image_version: str | None = Field(
+        default=None, description="A rollback's image version (deployed without a build)."
+    )
+    rollback_to: int | None = Field(default=None, description="The release a rollback restores.")
+    resize_to: str | None = Field(default=None, description="A resize's new server type.")
+    release_number: int | None = Field(
+        default=None, description="The release this deploy made, once it succeeded."
+    )
+
+
+# --- releases ----------------------------------------------------------------------------
+
+ReleaseNumber = Annotated[int, Field(ge=1, le=10**9, description="A release's number, from 1.")]
+
+
+class ReleasePublic(Output):
+    number: int
+    environment_id: str
+    commit_sha: str
+    image_tag: str = Field(description="The image's version in the registry (Kamal's --version).")
+    ref: str
+    deploy_id: str
+    action: DeployAction = Field(description="deploy, reset or rollback.")
+    rollback_of: int | None = Field(description="For a rollback: the release it brought back.")
+    requested_by: str
+    interface: str
+    created_at: datetime
+    current: bool = Field(default=False, description="True for the release that runs now.")
+
+    @classmethod
+    def listing(cls, newest_first: list[Any]) -> list[ReleasePublic]:
+        """An environment's releases, newest first: the first is the one that runs."""
+        return [
+            cls.model_validate(r).model_copy(update={"current": i == 0})
+            for i, r in enumerate(newest_first)
+        ]
+
+
+class RollbackCreate(Input):
+    release: ReleaseNumber | None = Field(
+        default=None,
+        description="The release to roll back to; default: the newest one that ran another "
+        "image than the current.",
+    )
+
+
+class RollbackPlan(Output):
+    """What `rollback` would deploy, without doing it."""
+
+    environment_id: str
+    release: int = Field(description="The release whose image would be deployed again.")
+    image_tag: str
+    commit_sha: str
+    current_release: int
+    current_image_tag: str
+    blocked_by: str | None = Field(
+        description="An active deploy that would make the rollback wait (409)."
+    )
+
+
+# --- resize ------------------------------------------------------------------------------
+
+
+class ResizePlan(Output):
+    """What a resize would do, without doing it: the size and monthly price change."""
+
+    environment_id: str
+    from_server_type: str
+    to_server_type: str
+    from_monthly_usd: float
+    to_monthly_usd: float
+    monthly_change_usd: float
+    disk_gb: int = Field(description="The disk stays this size, so a resize back stays possible.")
+    downtime: str
+    blocked_by: str | None = Field(description="An active deploy that would make it wait (409).")
+
+
+# --- credentials -------------------------------------------------------------------------
+
+CredentialName = Literal["deploy_key", "agent_token"]
+
+
+class RotateCredentials(Input):
+    credential: CredentialName = Field(
+        description="deploy_key: the SSH key GitHub Actions deploys with (a new ed25519 key; "
+        "the VM accepts the old one until the new one is in place). agent_token: the "
+        "token the VM's agent connects with (the old one is refused once the agent has "
+        "reconnected with the new one)."
+    )
+
+
+class RotationResult(Output):
+    credential: CredentialName
+    status: Literal["rotated", "pending", "old_key_still_authorized"] = Field(
+        description="rotated: done, the old credential is refused; pending: the agent has "
+        "the new token but has not reconnected yet (the old one works until it does); "
+        "old_key_still_authorized: the new key is in use but the VM could not be told to "
+        "drop the old one (the next deploy or harden does)."
+    )
+    public_key: str | None = Field(
+        default=None, description="The new deploy key's public half (OpenSSH)."
+    )
+    detail: str
 
 
 # --- audit -------------------------------------------------------------------------------

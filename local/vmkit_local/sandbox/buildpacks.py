@@ -135,17 +135,33 @@ def build_image(
     return image
 
 
-def pull_image(image: Image, root: Path) -> Image:
-    """`docker pull` onto the VM: the image directory copied under the VM's root."""
-    directory = Path(root) / IMAGES_DIR / image.repository / image.version
-    pulled = Image(image.repository, image.version, directory)
+def push_image(image: Image, registry: Path) -> Image:
+    """`--publish`: the image into the registry stand-in (GHCR), where later runs find it."""
+    return _copy_image(image, Path(registry) / image.repository / image.version)
+
+
+def registry_image(registry: Path | None, repository: str, version: str) -> Image | None:
+    """`docker manifest inspect`: the registry's image of that version, if it has one."""
+    if registry is None or not _TAG.fullmatch(version):
+        return None
+    directory = Path(registry) / repository / version
+    return Image(repository, version, directory) if (directory / "config.json").exists() else None
+
+
+def _copy_image(image: Image, directory: Path) -> Image:
+    copied = Image(image.repository, image.version, directory)
     if directory.exists():
-        return pulled  # already pulled: an image of a given version does not change
+        return copied  # already there: an image of a given version does not change
     staging = directory.with_name(f".{image.version}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(image.directory, staging, symlinks=True)
     staging.replace(directory)
-    return pulled
+    return copied
+
+
+def pull_image(image: Image, root: Path) -> Image:
+    """`docker pull` onto the VM: the image directory copied under the VM's root."""
+    return _copy_image(image, Path(root) / IMAGES_DIR / image.repository / image.version)
 
 
 def _procfile(checkout: Path) -> dict[str, str]:

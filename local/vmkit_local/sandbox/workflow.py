@@ -34,7 +34,14 @@ import httpx
 
 from vmkit_local.sandbox import containers, proxy
 from vmkit_local.sandbox.actions_log import ActionsLog
-from vmkit_local.sandbox.buildpacks import IMAGES_DIR, Image, build_image, pull_image
+from vmkit_local.sandbox.buildpacks import (
+    IMAGES_DIR,
+    Image,
+    build_image,
+    pull_image,
+    push_image,
+    registry_image,
+)
 from vmkit_local.sandbox.errors import SandboxError
 from vmkit_local.sandbox.kamal_config import KamalConfig, ProxySettings, load_config
 from vmkit_local.sandbox.kamal_secrets import KamalSecrets
@@ -58,6 +65,10 @@ class DeployFailed(Exception):
     """The run fails with this message as Kamal's final ERROR line."""
 
 
+class WorkflowError(DeployFailed):
+    """A workflow step's own `::error::` (not Kamal's): the log's `##[error]` line."""
+
+
 @dataclass
 class _Server:
     host: str
@@ -72,6 +83,8 @@ def run_deploy_workflow(
     masked: Iterable[str] | None = None,
     time_scale: float = 1.0,
     run_class: type[DeployRun] | None = None,
+    registry: Path | None = None,
+    image_check: Mapping[str, str] | None = None,
 ) -> tuple[Conclusion, str]:
     """Run the deploy job; return its conclusion and its log (secrets masked).
 
@@ -82,14 +95,23 @@ def run_deploy_workflow(
     log hides (GitHub masks secrets, not every variable); by default all of `secrets`.
     `time_scale` shortens the deploy's waits (health check, drain) as the fleet's does
     systemd's, never below a few seconds. `run_class` is the run to use instead of the
-    sandbox's (the real-VM target's runs over SSH).
+    sandbox's (the real-VM target's runs over SSH). `registry` is the GHCR stand-in the
+    build publishes to; `image_check` is the env of the workflow's step that looks for
+    the image there (`docker manifest inspect`), None when the workflow has none (it
+    then builds every time, as such a workflow does).
     """
     actions_log = ActionsLog(secrets.values() if masked is None else masked)
     run = (run_class or DeployRun)(
         Path(checkout_dir), secrets, inputs, resolve_vm, actions_log, time_scale
     )
+    run.registry, run.image_check = registry, image_check
     try:
         run.run()
+    except WorkflowError as error:
+        actions_log.error(str(error))
+        actions_log.end_group()
+        actions_log.error("Process completed with exit code 1.")
+        return "failure", actions_log.text()
     except DeployFailed as error:
         actions_log.line(f"  ERROR {error}")
         actions_log.end_group()
@@ -103,6 +125,9 @@ def run_deploy_workflow(
 
 
 class DeployRun:
+    registry: Path | None = None
+    image_check: Mapping[str, str] | None = None
+
     def __init__(
         self,
         checkout: Path,
@@ -128,8 +153,10 @@ class DeployRun:
         self.log.line(f"Inputs: {shown_inputs}")
         self.log.end_group()
         self.log.group("Run actions/checkout@v4")
-        version = _version_of(self.checkout)
-        self.log.line(f"Checked out {version}")
+        checked_out = _version_of(self.checkout)
+        self.log.line(f"Checked out {checked_out}")
+        # The workflow's VERSION: the commit, or the image a rollback names.
+        version = self.secrets.get("VERSION") or checked_out
         self.log.end_group()
         destination = self.inputs.get("destination") or None
         command = "kamal deploy" + (f" -d {destination}" if destination else "")
@@ -183,6 +210,10 @@ class DeployRun:
         self, config: KamalConfig, kamal_secrets: KamalSecrets, version: str, build_dir: Path
     ) -> Image:
         self._registry_login(config, kamal_secrets)
+        if self.image_check is not None:
+            found = self._find_image(config, version)
+            if found is not None:
+                return found
         self._say("Build and push app image...")
         pack = (
             f"pack build {config.repository}:{version} --platform linux/{config.builder_arch[0]} "
@@ -190,10 +221,27 @@ class DeployRun:
         )
         with self._command(pack, "localhost"):
             try:
-                return build_image(self.checkout, config.repository, version, build_dir, self.log)
+                built = build_image(self.checkout, config.repository, version, build_dir, self.log)
             except SandboxError as error:
                 message = f"(SSHKit::Command::Failed): pack exit status: 1\n{error.message}"
                 raise DeployFailed(message) from None
+        return push_image(built, self.registry) if self.registry is not None else built
+
+    def _find_image(self, config: KamalConfig, version: str) -> Image | None:
+        """The workflow's registry step: reuse the image, or stop a rollback whose image
+        is gone (building the checkout would deploy other code under that version)."""
+        reference = f"{config.repository}:{version}"
+        with self._command(f"docker manifest inspect {reference}", "localhost"):
+            found = registry_image(self.registry, config.repository, version)
+        if found is not None:
+            self._say(f"{reference} is in the registry: not building it again")
+            return found
+        if (self.image_check or {}).get("ROLLBACK_VERSION"):
+            raise WorkflowError(
+                f"the image {reference} is no longer in the registry (deleted or expired), "
+                "so this rollback cannot deploy it; deploy its commit again to rebuild it"
+            )
+        return None
 
     def _registry_login(self, config: KamalConfig, kamal_secrets: KamalSecrets) -> None:
         self._say("Log into image registry...")

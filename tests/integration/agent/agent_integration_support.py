@@ -57,3 +57,12 @@ async def running_agent(
     finally:
         agent.stop()
         await asyncio.wait_for(task, 15)
+
+
+def deploy_public_key() -> str:
+    """A real OpenSSH ed25519 public key line, as harden takes."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    public = Ed25519PrivateKey.generate().public_key()
+    return f"{public.public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode()} vmkit-deploy"

@@ -302,3 +302,78 @@ def test_stopping_the_agent_closes_with_going_away(root):
             assert conn.close_code == 1001
 
     asyncio.run(scenario())
+
+
+def test_the_agent_reloads_the_ssh_rules_on_a_heartbeat_after_github_changes_its_ranges(root):
+    from agent_integration_support import deploy_public_key
+
+    from vmkit_agent.host.sandbox import FIREWALL_PATH
+    from vmkit_local.simulators import GitHubSimulator, serve_in_thread
+
+    github = GitHubSimulator()
+    url, stop = serve_in_thread(github.app)
+    github.meta.set_actions_ranges(["4.148.0.0/16"])
+    rules = root / FIREWALL_PATH.lstrip("/")
+
+    def ssh_line() -> str:
+        return next(line for line in rules.read_text().splitlines() if "dport 22" in line)
+
+    async def scenario():
+        async with (
+            TestGateway(tokens=[TOKEN]) as gateway,
+            running_agent(gateway.url, root, heartbeat_seconds=0.05),
+        ):
+            conn = await gateway.registered(0)
+            params = {
+                "deploy_public_key": deploy_public_key(),
+                "ssh_ingress": {"github_meta_url": f"{url}/meta", "allow_from": []},
+            }
+            reply = await gateway.call(conn, "harden", params)
+            assert reply["type"] == "result", reply
+            assert "4.148.0.0/16" in ssh_line()
+            github.meta.set_actions_ranges(["4.148.0.0/16", "20.33.0.0/16"])
+            await gateway.wait_for(lambda: "20.33.0.0/16" in ssh_line(), timeout=10)
+            assert "tcp dport { 80, 443 } accept" in rules.read_text()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        stop()
+        github.close()
+
+
+def test_a_rotated_token_is_kept_for_restarts_and_the_agent_reconnects_with_it(root, capsys):
+    new_token = "vmka_0123456789abcdef_" + "N" * 43
+    (root / "etc/vmkit").mkdir(parents=True)
+    (root / "etc/vmkit/agent.env").write_text(
+        f"VMKIT_AGENT_TOKEN={TOKEN}\nVMKIT_GATEWAY_URL=wss://gw.example/agents\n"
+    )
+
+    async def scenario():
+        async with TestGateway(tokens=[TOKEN]) as gateway, running_agent(gateway.url, root):
+            first = await gateway.registered(0)
+            gateway.tokens = {new_token}  # the control plane refuses the old one once promoted
+            reply = await gateway.call(first, "rotate_token", {"token": new_token})
+            assert reply["result"] == {"ok": True, "reconnecting": True}
+            second = await gateway.registered(1)
+            await asyncio.wait_for(first.closed.wait(), 10)  # the old connection is retired
+            assert second.register["params"]["instance_id"] == INSTANCE_ID
+            assert gateway.refusals == 0  # it never tried the old token again
+
+    asyncio.run(scenario())
+    env = (root / "etc/vmkit/agent.env").read_text()
+    assert f"VMKIT_AGENT_TOKEN={new_token}\n" in env and TOKEN not in env
+    assert "VMKIT_GATEWAY_URL=wss://gw.example/agents" in env
+    assert new_token not in capsys.readouterr().err  # never logged
+
+
+def test_a_malformed_token_is_refused_and_nothing_changes(root):
+    async def scenario():
+        async with TestGateway(tokens=[TOKEN]) as gateway, running_agent(gateway.url, root):
+            conn = await gateway.registered(0)
+            reply = await gateway.call(conn, "rotate_token", {"token": "not-a-token"})
+            assert reply["type"] == "error" and reply["error"]["code"] == "invalid_params"
+            assert len(gateway.connections) == 1
+
+    asyncio.run(scenario())
+    assert not (root / "etc/vmkit/agent.env").exists()

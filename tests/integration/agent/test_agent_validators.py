@@ -4,6 +4,7 @@ nftables packages)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -78,26 +79,46 @@ def test_systemd_analyze_catches_a_broken_unit(tmp_path):
     [None, [], ["203.0.113.0/24"], ["2001:db8::/32"], ["203.0.113.7", "10.0.0.0/8", "2001:db8::1"]],
 )
 def test_firewall_rules_pass_nft_check(sources):
-    ruleset = render_nftables(ssh_sources(sources))
-
-    done = subprocess.run(
-        [_tool("nft"), "--check", "--file", "-"],
-        input=ruleset,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _nft_check(render_nftables(ssh_sources(sources)))
 
     assert done.returncode == 0, done.stderr
 
 
 def test_nft_check_catches_a_broken_ruleset():
     broken = render_nftables(None).replace("policy drop;", "policy maybe;")
-    done = subprocess.run(
-        [_tool("nft"), "--check", "--file", "-"],
-        input=broken,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode != 0
+    assert _nft_check(broken).returncode != 0
+
+
+def test_port_22_rules_rendered_from_githubs_meta_pass_nft_check():
+    """The rules harden loads: GitHub's `actions` ranges (the simulator's /meta, and a
+    list as long as GitHub's, with overlaps) plus the environment's own networks."""
+    from vmkit_agent import ingress
+    from vmkit_local.simulators import GitHubSimulator, serve_in_thread
+
+    sim = GitHubSimulator()
+    url, stop = serve_in_thread(sim.app)
+    try:
+        meta = ingress.fetch(f"{url}/meta")
+    finally:
+        stop()
+        sim.close()
+    assert meta is not None and "10.0.2.2/32" in meta.ranges  # the local runner's address
+    long_list = tuple(f"20.{a}.{b}.0/24" for a in range(40) for b in range(0, 250, 2))
+    long_list += tuple(f"20.{a}.0.0/16" for a in range(0, 40, 3))  # overlapping ones
+    long_list += tuple(f"2603:1030:{n:x}::/48" for n in range(500))
+    for ranges in (meta.ranges, long_list):
+        nets = ingress.networks(ranges, ("198.51.100.0/24", "2001:db8::/32"))
+        ruleset = render_nftables(nets)
+        done = _nft_check(ruleset)
+        assert done.returncode == 0, done.stderr
+        assert "tcp dport { 80, 443 } accept" in ruleset
+
+
+def _nft_check(ruleset: str) -> subprocess.CompletedProcess:
+    """`nft --check` opens a netlink socket, which needs CAP_NET_ADMIN: as root it runs
+    as is; otherwise in a user and network namespace of its own (`unshare -rn`), where
+    the caller has that capability over nothing but an empty namespace."""
+    argv = [_tool("nft"), "--check", "--file", "-"]
+    if os.geteuid() != 0:
+        argv = [_tool("unshare"), "--user", "--map-root-user", "--net", *argv]
+    return subprocess.run(argv, input=ruleset, capture_output=True, text=True, timeout=60)

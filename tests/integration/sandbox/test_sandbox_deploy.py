@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import threading
 from collections import Counter
@@ -347,3 +348,50 @@ def test_a_reboot_starts_the_app_again(target: DeployTarget, router: RouterServe
     # like docker's unless-stopped containers after a reboot, it serves once it is up again
     assert eventually(lambda: get(router).status_code == 200)
     assert get(router).text == "hello from v1"
+
+
+def test_a_rollback_deploys_the_registry_image_without_building_and_fails_if_it_is_gone(
+    target: DeployTarget, router: RouterServer, tmp_path: Path
+):
+    registry = tmp_path / "ghcr"
+    checkout = tmp_path / "repo"
+
+    def run(version: str | None = None, rollback: str = "") -> tuple[str, str]:
+        secrets = {**target.secrets, **({"VERSION": version} if version else {})}
+        return run_deploy_workflow(
+            checkout,
+            secrets,
+            {"deploy_id": "dep_01", "version": rollback},
+            target.resolve_vm,
+            masked=target.secrets.values(),  # GitHub masks secrets, not the job's VERSION
+            registry=registry,
+            image_check={"ROLLBACK_VERSION": rollback},
+        )
+
+    write_app(checkout, "v1", deploy_config(target.ip))
+    assert run()[0] == "success"
+    (v1,) = running(target)
+    v1_version = v1["image"].rsplit(":", 1)[1]
+    assert (registry / "ghcr.io/acme/hello" / v1_version / "config.json").is_file()  # pushed
+    write_app(checkout, "v2", deploy_config(target.ip))
+    conclusion, log = run()
+    assert conclusion == "success" and "Build and push app image..." in log
+    assert get(router).text == "hello from v2"
+
+    conclusion, log = run(v1_version, rollback=v1_version)  # the checkout is still v2
+
+    assert conclusion == "success", log
+    assert get(router).text == "hello from v1"
+    assert f"ghcr.io/acme/hello:{v1_version} is in the registry: not building it again" in log
+    assert "Build and push app image..." not in log and "===> BUILDING" not in log
+
+    (v2_image,) = [p for p in (registry / "ghcr.io/acme/hello").iterdir() if p.name != v1_version]
+    shutil.rmtree(v2_image)  # deleted from GHCR (retention policy, or by hand)
+    conclusion, log = run(v2_image.name, rollback=v2_image.name)
+
+    assert conclusion == "failure"
+    assert (
+        f"##[error]the image ghcr.io/acme/hello:{v2_image.name} is no longer in the registry" in log
+    )
+    assert "===> BUILDING" not in log  # the checkout is not built under another version
+    assert get(router).text == "hello from v1"  # the running release keeps serving

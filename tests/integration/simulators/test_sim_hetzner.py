@@ -309,3 +309,29 @@ def test_state_survives_a_restart(tmp_path, serve):
     assert client.ssh_keys.get_by_name("deploy") is not None
     assert client.actions.get_by_id(created.action.id).status == "success"
     assert "#cloud-config" not in (tmp_path / "hetzner.json").read_text()  # user data holds tokens
+
+
+def test_change_type_needs_a_stopped_server_keeps_the_disk_and_refuses_a_smaller_one(serve):
+    powered: list[tuple[str, int]] = []
+    sim = HetznerSimulator(
+        token=TOKEN,
+        boot=lambda *args: "127.0.0.7",
+        power_off=lambda server_id: powered.append(("off", server_id)),
+        power_on=lambda server_id: powered.append(("on", server_id)),
+    )
+    client = Client(TOKEN, api_endpoint=serve(sim.app) + "/v1", poll_interval=0.01)
+    server = create(client).server
+
+    running = error_of(lambda: server.change_type(ServerType(name="cax21"), upgrade_disk=False))
+    assert running.code == "server_not_stopped"
+    server.power_off().wait_until_finished()
+    server.change_type(ServerType(name="cax21"), upgrade_disk=False).wait_until_finished()
+    resized = client.servers.get_by_id(server.id)
+    assert resized.server_type.name == "cax21" and resized.primary_disk_size == 40  # kept
+    server.change_type(ServerType(name="cax11"), upgrade_disk=False).wait_until_finished()  # back
+    server.change_type(ServerType(name="cax21"), upgrade_disk=True).wait_until_finished()
+    assert client.servers.get_by_id(server.id).primary_disk_size == 80
+    smaller = error_of(lambda: server.change_type(ServerType(name="cax11"), upgrade_disk=False))
+    assert smaller.code == "invalid_input" and "smaller" in str(smaller.details)
+    server.power_on().wait_until_finished()
+    assert powered == [("off", server.id), ("on", server.id)]  # the machine went down and up

@@ -168,3 +168,18 @@ def test_ssh_stays_open_to_all_without_sources_and_closed_with_an_empty_list():
 def test_a_host_address_becomes_a_single_host_network():
     rules = render_nftables(ssh_sources(["198.51.100.7", "10.1.2.3/8"]))
     assert "ip saddr { 198.51.100.7/32, 10.0.0.0/8 } tcp dport 22 accept" in rules
+
+
+def test_during_a_key_rotation_both_keys_are_authorized_then_only_the_new_one(ctx, root):
+    old, new = deploy_key("old"), deploy_key("new")
+    keys = root / "home/kamal/.ssh/authorized_keys"
+
+    harden(ctx, {"deploy_public_key": old, "rotating_public_key": new})
+    assert [line for line in keys.read_text().splitlines() if not line.startswith("#")] == [
+        old,
+        new,
+    ]
+    harden(ctx, {"deploy_public_key": new})
+    assert [line for line in keys.read_text().splitlines() if not line.startswith("#")] == [new]
+    with pytest.raises(InvalidParams):
+        harden(ctx, {"deploy_public_key": new, "rotating_public_key": f"{old}\ncommand=x {old}"})

@@ -133,6 +133,7 @@ _FUNCTIONS = {
     "CheckOnboarding": "check_onboarding",
     "OpenOnboardingPR": "open_onboarding_pr",
     "DestroyInstance": "destroy_instance",
+    "ResizeInstance": "resize_instance",
     "EnsureInstance": "ensure_instance",
     "WaitForAgent": "wait_for_agent",
     "HardenInstance": "harden_instance",

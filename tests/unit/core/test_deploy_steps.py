@@ -182,6 +182,11 @@ def test_harden_posts_the_deploy_key_and_the_agents_reply_resumes_the_deploy(cor
     core.step("HardenInstance", deploy, token="tok-harden")
     call = core.agents.last_call("harden")
     assert call["params"]["deploy_public_key"].startswith("ssh-ed25519 ")
+    # SSH only from GitHub's hosted runners, which the agent reads from /meta itself
+    assert call["params"]["ssh_ingress"] == {
+        "github_meta_url": f"{core.deps.settings.github_api_url}/meta",
+        "allow_from": [],
+    }
     core.reply("conn-1", call, {"ok": True, "changes": ["sshd"]})
     core.reply("conn-1", call, {"ok": True, "changes": []})  # a replayed reply
     assert core.executions.resumed["tok-harden"]["output"] == {"method": "harden", "ok": True}

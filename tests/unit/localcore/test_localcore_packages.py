@@ -59,7 +59,7 @@ ADAPTERS = {
 # Imports in those adapters that are on other functions' paths only.
 NOT_ON_PATH = {
     code: {"vmkit.adapters.github_app: import nacl.public"}  # sealing Actions secrets
-    for code in ("api", "mcp", "scheduled", "web")
+    for code in ("scheduled", "web")
 }
 
 

@@ -18,6 +18,10 @@ EXPECTED_TOOLS = {
     "set_env_vars",
     "deploy",
     "get_deploy",
+    "list_deploys",
+    "cancel_deploy",
+    "list_releases",
+    "rollback",
     "list_environments",
     "get_logs",
     "get_metrics",
@@ -29,6 +33,8 @@ EXPECTED_TOOLS = {
     "invite_member",
     "set_member_role",
     "remove_member",
+    "rotate_credentials",
+    "resize",
 }
 INITIALIZE = jsonrpc(
     "initialize",

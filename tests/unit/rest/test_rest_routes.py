@@ -466,3 +466,18 @@ def test_missing_and_malformed_credentials(tenant):
     assert resp.headers["WWW-Authenticate"] == "Bearer"
     for bad in ["vmk_short", "Bearer", "vmk_0123456789abcdef_" + "A" * 43, "ghp_" + "x" * 36]:
         assert_error(c.get("/api/repos", headers={"Authorization": f"Bearer {bad}"}), 401)
+
+
+def test_ssh_allow_from_widens_ssh_per_environment_and_bad_networks_are_refused(tenant, world):
+    c = tenant.client
+    url = f"/api/environments/{world.environment_id}"
+    assert c.get(url).json()["ssh_allow_from"] == []
+    patched = c.patch(url, json={"ssh_allow_from": ["203.0.113.7", "2001:db8::/32", "203.0.113.7"]})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["ssh_allow_from"] == ["203.0.113.7/32", "2001:db8::/32"]
+    refused = c.patch(url, json={"ssh_allow_from": ["203.0.113.0/33"]})
+    assert_error(refused, 422, "invalid_input")
+    assert "not an IP network" in refused.text
+    assert_error(c.patch(url, json={"ssh_allow_from": "10.0.0.0/8"}), 422, "invalid_input")
+    assert c.get(url).json()["ssh_allow_from"] == ["203.0.113.7/32", "2001:db8::/32"]
+    assert c.patch(url, json={"ssh_allow_from": []}).json()["ssh_allow_from"] == []

@@ -214,6 +214,24 @@ class GitHubRepo:
                 )
         return None
 
+    def run_errors(self, run_id: int) -> list[str]:
+        """The `##[error]` lines of the run's failed jobs' logs, as GitHub shows them as
+        annotations (only `actions: read` is needed, which the App has)."""
+        actions = self.github.rest.actions
+        errors: list[str] = []
+        with _errors(f"read the jobs of run {run_id} on {self.full_name}"):
+            jobs = actions.list_jobs_for_workflow_run(
+                self.owner, self.repo, run_id, filter_="latest"
+            ).parsed_data.jobs
+            for job in jobs:
+                if job.conclusion != "failure":
+                    continue
+                text = actions.download_job_logs_for_workflow_run(
+                    self.owner, self.repo, job.id
+                ).text
+                errors += error_lines(text)
+        return errors
+
     def files(self, ref: str):  # -> vmkit.ai.GitHubRepoFiles: read-only view for the scanner
         from vmkit.adapters.github_files import GitHubRepoFiles
 
@@ -296,6 +314,22 @@ class GitHubRepo:
                 return False
             raise
         return True
+
+
+_ERROR_MARK = "##[error]"
+_RUNNER_EXIT = "Process completed with exit code"
+_MAX_ERROR_CHARS = 500
+
+
+def error_lines(log: str) -> list[str]:
+    """A job log's error annotations, each without its timestamp, the runner's generic
+    exit line left out (it says that a step failed, not why)."""
+    found = []
+    for line in log.splitlines():
+        _, mark, text = line.partition(_ERROR_MARK)
+        if mark and text.strip() and not text.startswith(_RUNNER_EXIT):
+            found.append(text.strip()[:_MAX_ERROR_CHARS])
+    return found
 
 
 @contextmanager

@@ -96,15 +96,17 @@ class Hetzner:
         bound = self._existing(server_id)
         if bound.server_type.name == server_type:
             return _server(bound)
-        asked = f"server {server_id} to {server_type} in {bound.datacenter.location.name}"
+        asked = f"server {server_id} to {server_type} in {bound.location.name}"
         with _errors("resize a server", asked):
             if bound.status != "off":
                 bound.power_off().wait_until_finished()
             # upgrade_disk=False keeps the disk as it is, so a resize down stays possible.
-            bound.change_type(
-                ServerType(name=server_type), upgrade_disk=False
-            ).wait_until_finished()
-            bound.power_on().wait_until_finished()
+            try:
+                bound.change_type(
+                    ServerType(name=server_type), upgrade_disk=False
+                ).wait_until_finished()
+            finally:  # refused or not, the server runs again (on its old size if refused)
+                bound.power_on().wait_until_finished()
         return _server(self._existing(server_id))
 
     def rebuild_server(self, server_id: str) -> Server:

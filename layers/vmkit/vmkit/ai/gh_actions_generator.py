@@ -3,7 +3,7 @@
 The contract with the control plane: VMKit dispatches the workflow with a
 `deploy_id` input and finds the run again by its `run-name`, which contains the id;
 it passes `environment` and, when it knows it, the server's address in
-`server_host`. Everything else here is ordinary GitHub Actions a user can read:
+`server_host`; a rollback passes `version`, the image to deploy without building. Everything else here is ordinary GitHub Actions a user can read:
 least-privilege token, one deploy at a time per environment, third-party actions
 pinned to full commit SHAs (tags can be moved; a SHA cannot).
 """
@@ -75,6 +75,11 @@ def _workflow(plan: GenerationPlan) -> str:
         "        required: false",
         '        default: ""',
         "        type: string",
+        "      version:",
+        "        description: Image version to deploy without building it (a VMKit rollback)",
+        "        required: false",
+        '        default: ""',
+        "        type: string",
         "",
         "permissions:",
         "  contents: read",
@@ -91,7 +96,7 @@ def _workflow(plan: GenerationPlan) -> str:
         "    timeout-minutes: 30",
         "    env:",
         f"      IMAGE: {REGISTRY}/{ctx.image}",
-        "      VERSION: ${{ github.sha }}",
+        "      VERSION: ${{ inputs.version || github.sha }}",
         f"      SSH_AUTH_SOCK: {SSH_AUTH_SOCK}",
         "    steps:",
         "      - name: Check out the commit to deploy",
@@ -105,6 +110,8 @@ def _workflow(plan: GenerationPlan) -> str:
         "          REGISTRY_TOKEN: ${{ secrets.GITHUB_TOKEN }}",
         f'        run: echo "$REGISTRY_TOKEN" | docker login {REGISTRY} '
         '--username "$REGISTRY_USER" --password-stdin',
+        "",
+        *_image_check(),
         "",
         *(_docker_build(plan) if plan.uses_dockerfile else _pack_build(plan)),
         "",
@@ -139,15 +146,44 @@ def _workflow(plan: GenerationPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _image_check() -> list[str]:
+    """Build only what the registry lacks: a redeployed commit or a rollback reuses its
+    image (`kamal deploy --skip-push --version`); a rollback whose image was deleted
+    stops here with the reason VMKit shows on the deploy."""
+    return [
+        "      - name: Look for the image in the registry",
+        "        id: image",
+        "        env:",
+        "          ROLLBACK_VERSION: ${{ inputs.version }}",
+        "        run: |",
+        '          if docker manifest inspect "$IMAGE:$VERSION" > /dev/null 2>&1; then',
+        '            echo "exists=true" >> "$GITHUB_OUTPUT"',
+        '            echo "$IMAGE:$VERSION is in the registry: not building it again"',
+        '          elif [ -n "$ROLLBACK_VERSION" ]; then',
+        '            echo "::error::the image $IMAGE:$VERSION is no longer in the registry '
+        "(deleted or expired), so this rollback cannot deploy it; deploy its commit again "
+        'to rebuild it"',
+        "            exit 1",
+        "          else",
+        '            echo "exists=false" >> "$GITHUB_OUTPUT"',
+        "          fi",
+    ]
+
+
+_BUILD_IF = "        if: steps.image.outputs.exists != 'true'"
+
+
 def _pack_build(plan: GenerationPlan) -> list[str]:
     scan = plan.scan
     return [
         "      - name: Install pack",
+        _BUILD_IF,
         f"        uses: {SETUP_PACK.uses}",
         "        with:",
         f'          pack-version: "{PACK_VERSION}"',
         "",
         "      - name: Build and push the image with Cloud Native Buildpacks",
+        _BUILD_IF,
         "        run: >-",
         '          pack build "$IMAGE:$VERSION"',
         f"          --builder {scan.buildpacks.builder}",
@@ -160,6 +196,7 @@ def _pack_build(plan: GenerationPlan) -> list[str]:
 def _docker_build(plan: GenerationPlan) -> list[str]:
     return [
         "      - name: Build and push the image from the Dockerfile",
+        _BUILD_IF,
         "        run: |",
         f"          docker build --platform {plan.ctx.platform} --file {q(plan.dockerfile_path)} "
         f'--tag "$IMAGE:$VERSION" {q(plan.build_context)}',

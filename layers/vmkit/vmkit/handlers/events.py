@@ -60,6 +60,8 @@ class AgentAuthorizerContext(_Event):
 
     instance_id: str
     workspace_id: str
+    # The agent presented its rotated token: `$connect` adopts it (the authorizer reads only).
+    rotated_token: bool = False
 
 
 class WebSocketAuthorizerEvent(_Event):

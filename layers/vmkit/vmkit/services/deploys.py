@@ -81,7 +81,13 @@ def start_deploy(
     data: DeployCreate,
     *,
     action: DeployAction = DeployAction.deploy,
+    image_version: str | None = None,
+    rollback_to: int | None = None,
+    commit_sha: str | None = None,
+    resize_to: str | None = None,
 ) -> Deploy:
+    """Start a deploy, reset or teardown (or, from `releases.start_rollback`, a rollback:
+    `image_version` is the image tag to deploy without building, `commit_sha` its commit)."""
     env = _environment_for_change(
         deps,
         principal,
@@ -101,6 +107,10 @@ def start_deploy(
         requested_by=principal.actor,
         interface=principal.interface.value,
         deadline_at=utcnow() + DEPLOY_DEADLINE,
+        image_version=image_version,
+        rollback_to=rollback_to,
+        commit_sha=commit_sha,
+        resize_to=resize_to,
     )
     machine = (
         deps.settings.teardown_state_machine_arn
@@ -126,6 +136,12 @@ def start_deploy(
         deploy.id,
         environment_id=env.id,
         ref=deploy.ref,
+        **(
+            {"release": rollback_to, "image_version": image_version}
+            if rollback_to is not None
+            else {}
+        ),
+        **({"server_type": resize_to} if resize_to else {}),
     )
     return deploy
 

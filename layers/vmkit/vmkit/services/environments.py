@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from vmkit import catalog, credentials
 from vmkit.auth import Principal
 from vmkit.deps import Deps
-from vmkit.errors import Conflict, Forbidden, PayloadTooLarge
+from vmkit.errors import Conflict, Forbidden, PayloadTooLarge, VMKitError
 from vmkit.hostnames import app_hostname
 from vmkit.ids import new_id
 from vmkit.models import ComputeTarget, Environment, EnvVar, Repo, Scope
@@ -91,6 +92,7 @@ def create_environment(deps: Deps, principal: Principal, data: EnvironmentCreate
         server_type=server_type,
         region=region,
         hostname=f"{data.name}.{deps.settings.apps_domain}",  # until its own is claimed
+        ssh_allow_from=list(dict.fromkeys(data.ssh_allow_from)),
     )
     env.env_vars = _seal_vars(deps, env, data.env_vars)
     _within_budget(env)  # before any name is taken, so a refusal leaves nothing behind
@@ -157,13 +159,28 @@ def update_environment(
         )
     target_id = data.compute_target_id or env.compute_target_id
     target = deps.store.get(ComputeTarget, principal.workspace_id, target_id)
+    resize_to = None
+    if data.server_type and env.instance_id and data.server_type != env.server_type:
+        # The VM exists: a new size is a resize (a deploy of its own), refused now, before
+        # anything changes, if the provider would refuse it.
+        from vmkit.services import resize
+
+        resize.plan_resize(deps, principal, env.id, data.server_type)
+        resize_to = data.server_type
     # The size and region must be the (possibly new) provider's, whichever of them changed.
-    server_type = data.server_type or env.server_type
+    server_type = env.server_type if resize_to else data.server_type or env.server_type
     catalog.server_type(target.provider, server_type)
     region = catalog.check_region(target.provider, data.region or env.region)
     env.server_type, env.region, env.compute_target_id = server_type, region, target.id
+    if data.ssh_allow_from is not None:  # applied at the VM's next harden
+        env.ssh_allow_from = list(dict.fromkeys(data.ssh_allow_from))
     deps.store.save(env)
     audit.record(deps, principal, "environment.update", "environment", env.id, **changed)
+    if resize_to:
+        from vmkit.services import resize
+
+        resize.start_resize(deps, principal, env.id, resize_to)
+        env = deps.store.get(Environment, env.workspace_id, env.id)  # holds the resize now
     return env
 
 
@@ -199,3 +216,29 @@ def forget_environment(deps: Deps, env: Environment) -> None:
     deps.store.delete(env)
     deps.store.release(Claims.environment_name(env.repo_id, env.slug), env.id)
     deps.store.release(Claims.hostname(env.hostname), env.id)
+
+
+def monthly_cost(deps: Deps, env: Environment) -> float | None:
+    """What the environment's VM size costs a month, by its target's provider."""
+    target = deps.store.find(ComputeTarget, env.workspace_id, env.compute_target_id)
+    if target is None:
+        return None
+    try:
+        return catalog.monthly_cost(target.provider, env.server_type)
+    except VMKitError:  # a size the catalog no longer lists
+        return None
+
+
+def harden_params(deps: Deps, env: Environment, target: ComputeTarget) -> dict[str, Any]:
+    """What the agent's harden gets: the deploy key, and SSH open only to GitHub's hosted
+    runners (the agent reads GitHub's `/meta` itself: its thousands of ranges do not
+    fit one frame of the channel, and it refreshes them on heartbeats) and the
+    environment's `ssh_allow_from`."""
+    meta_url = f"{deps.settings.github_api_url.rstrip('/')}/meta"
+    params: dict[str, Any] = {
+        "deploy_public_key": credentials.deploy_public_key(env, target),
+        "ssh_ingress": {"github_meta_url": meta_url, "allow_from": list(env.ssh_allow_from)},
+    }
+    if env.pending_deploy_key is not None:  # a rotation under way: both keys work meanwhile
+        params["rotating_public_key"] = env.pending_deploy_key.public_openssh
+    return params

@@ -159,6 +159,10 @@ def record_run(deps: Deps, deploy: Deploy, run: gh.WorkflowRun) -> dict[str, Any
         return ignored
     if deploy.workflow_run_id is None:
         deps.store.set_fields(deploy, workflow_run_id=run.id, run_url=run.html_url)
+    if run.head_sha and deploy.image_version is None and deploy.commit_sha != run.head_sha:
+        # The run builds the branch as it was at dispatch (the onboarding PR's merge,
+        # say), which is the commit the release records and tags the image with.
+        deps.store.set_fields(deploy, commit_sha=run.head_sha)
     if run.status != "completed":
         return {"status": "progress", "deploy_id": deploy.id}
     conclusion = run.conclusion or "unknown"

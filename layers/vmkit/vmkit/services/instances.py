@@ -10,7 +10,7 @@ from vmkit.deps import Deps
 from vmkit.errors import NotFound
 from vmkit.models import ComputeTarget, Environment, Instance, Scope, utcnow
 from vmkit.schemas import AgentUpgrade, Diagnosis, HardenResult, LogLine, Metrics
-from vmkit.services import audit
+from vmkit.services import audit, environments
 from vmkit.store import Page
 
 
@@ -91,12 +91,13 @@ def harden(deps: Deps, principal: Principal, instance_id: str) -> HardenResult:
     """Harden again (idempotent): repairs drift such as a re-enabled password login."""
     instance = _live(deps, principal, instance_id, Scope.deploy)
     target = deps.store.get(ComputeTarget, instance.workspace_id, instance.compute_target_id)
+    env = deps.store.get(Environment, instance.workspace_id, instance.environment_id)
     result = HardenResult.model_validate(
         agentrpc.call(
             deps,
             instance,
             "harden",
-            {"deploy_public_key": target.deploy_public_key},
+            environments.harden_params(deps, env, target),
             timeout_s=CALL_TIMEOUT_S,
         )
     )

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from vmkit import agentrpc, auth, credentials
 from vmkit.deps import Deps
-from vmkit.errors import AgentUnavailable, Conflict, Forbidden
+from vmkit.errors import AgentUnavailable, Conflict, Forbidden, InvalidInput, VMKitError
 from vmkit.ids import new_id
 from vmkit.models import (
     ComputeTarget,
@@ -35,7 +35,7 @@ from vmkit.models import (
     StepRecord,
     utcnow,
 )
-from vmkit.services import environments, installations, repos, waits
+from vmkit.services import environments, installations, releases, repos, waits
 from vmkit.services.deploys import finish_deploy
 from vmkit.store import WaitFor
 
@@ -123,7 +123,26 @@ def load_context(deps: Deps, step: StepInput) -> dict[str, Any]:
     if ctx.deploy.action is DeployAction.teardown:
         ctx.record("LoadContext", "succeeded", "tearing down", DeployStatus.running)
         return {"action": ctx.deploy.action.value}
+    if ctx.deploy.action is DeployAction.resize:
+        ctx.record(
+            "LoadContext",
+            "succeeded",
+            f"resizing {ctx.env.name} from {ctx.env.server_type} to {ctx.deploy.resize_to}",
+            DeployStatus.running,
+        )
+        return {"action": ctx.deploy.action.value}
     ref = ctx.deploy.ref or ctx.repo.default_branch
+    if ctx.deploy.action is DeployAction.rollback:
+        # The commit is the release's; the branch head only supplies workflow and config.
+        repos.forge(deps, ctx.repo).default_branch_sha(ref)
+        ctx.record(
+            "LoadContext",
+            "succeeded",
+            f"rolling {ctx.repo.full_name} back to release {ctx.deploy.rollback_to} "
+            f"({(ctx.deploy.image_version or '')[:7]}), with the config of {ref}",
+            DeployStatus.running,
+        )
+        return {"action": ctx.deploy.action.value}
     ctx.deploy.commit_sha = repos.forge(deps, ctx.repo).default_branch_sha(ref)
     ctx.record(
         "LoadContext",
@@ -242,10 +261,49 @@ def ensure_instance(deps: Deps, step: StepInput) -> dict[str, Any]:
             labels={MANAGED_LABEL: "true", INSTANCE_LABEL: instance.id, **_machine(ctx.target)},
         )
     deps.store.set_fields(
-        instance, provider_server_id=server.id, ip=server.ip, status=InstanceStatus.running
+        instance,
+        provider_server_id=server.id,
+        ip=server.ip,
+        status=InstanceStatus.running,
+        disk_gb=_disk_gb(ctx.target, ctx.env.server_type),
     )
     ctx.record("EnsureInstance", "succeeded", f"created server {server.id} ({server.ip})")
     return {"provisioned": True}
+
+
+def _disk_gb(target: ComputeTarget, server_type: str) -> int | None:
+    from vmkit import catalog
+
+    try:
+        return catalog.server_type(target.provider, server_type).disk_gb
+    except InvalidInput:
+        return None
+
+
+def resize_instance(deps: Deps, step: StepInput) -> dict[str, Any]:
+    """Give the VM the deploy's size through the provider (stop, change type keeping the
+    disk, start); WaitForAgent then waits for its agent to come back."""
+    ctx = Context(deps, step)
+    instance = ctx.instance()
+    size = ctx.deploy.resize_to
+    if instance is None or not instance.provider_server_id or not size:
+        raise Conflict("the environment has no VM to resize", code="no_instance")
+    before = instance.server_type
+    if before != size:
+        # The agent goes down with the VM: WaitForAgent must wait for it to come back,
+        # not see the connection that is about to drop.
+        agentrpc.mark_gone(deps, instance, connection_id=instance.connection_id)
+        server = deps.compute(ctx.target).resize_server(instance.provider_server_id, size)
+        deps.store.set_fields(instance, server_type=server.server_type or size, ip=server.ip)
+    while True:
+        ctx.env.server_type = size
+        try:
+            deps.store.save(ctx.env)
+            break
+        except Conflict:
+            ctx.env = deps.store.get(Environment, ctx.env.workspace_id, ctx.env.id)
+    ctx.record("ResizeInstance", "succeeded", f"{before} → {size}, disk kept")
+    return {}
 
 
 def _machine(target: ComputeTarget) -> dict[str, str]:
@@ -288,7 +346,7 @@ def harden_instance(deps: Deps, step: StepInput) -> None:
         deps,
         instance,
         "harden",
-        {"deploy_public_key": ctx.target.deploy_public_key},
+        environments.harden_params(deps, ctx.env, ctx.target),
         resumes=(ctx.deploy.id, "harden"),
     )
 
@@ -308,7 +366,9 @@ def ensure_deploy_secrets(deps: Deps, step: StepInput) -> dict[str, Any]:
     """The deploy key and the environment's variables, as Actions secrets and variables."""
     ctx = Context(deps, step)
     forge = repos.forge(deps, ctx.repo)
-    forge.set_secret(SSH_KEY_SECRET, credentials.deploy_private_key(deps.sealer, ctx.target))
+    forge.set_secret(
+        SSH_KEY_SECRET, credentials.actions_deploy_key(deps.sealer, ctx.env, ctx.target)
+    )
     values = credentials.env_var_values(deps.sealer, ctx.env)
     for var in ctx.env.env_vars:
         if var.secret:
@@ -329,13 +389,19 @@ def dispatch_workflow(deps: Deps, step: StepInput) -> None:
     assert step.task_token
     instance = ctx.instance()
     assert instance and instance.ip
+    inputs = {"deploy_id": ctx.deploy.id, "environment": ctx.env.slug, "server_host": instance.ip}
+    if ctx.deploy.image_version:  # a rollback: the workflow deploys this image and builds nothing
+        inputs["version"] = ctx.deploy.image_version
     ctx.wait(
-        "DispatchWorkflow", "workflow", step.task_token, "GitHub Actions is building and deploying"
+        "DispatchWorkflow",
+        "workflow",
+        step.task_token,
+        f"GitHub Actions is deploying the image {ctx.deploy.image_version[:12]}"
+        if ctx.deploy.image_version
+        else "GitHub Actions is building and deploying",
     )
     repos.forge(deps, ctx.repo).dispatch_workflow(
-        WORKFLOW_FILE,
-        ctx.deploy.ref or ctx.repo.default_branch,
-        {"deploy_id": ctx.deploy.id, "environment": ctx.env.slug, "server_host": instance.ip},
+        WORKFLOW_FILE, ctx.deploy.ref or ctx.repo.default_branch, inputs
     )
 
 
@@ -346,6 +412,8 @@ def mark_succeeded(deps: Deps, step: StepInput) -> dict[str, Any]:
         environments.forget_environment(deps, ctx.env)
     else:
         url = deps.settings.apps_url_template.format(hostname=ctx.env.hostname)
+        if ctx.deploy.action is not DeployAction.resize:  # a resize ships no new release
+            releases.record_release(deps, ctx.deploy)
     deploy = finish_deploy(
         deps,
         ctx.deploy,
@@ -359,7 +427,9 @@ def mark_succeeded(deps: Deps, step: StepInput) -> dict[str, Any]:
 def mark_failed(deps: Deps, step: StepInput) -> dict[str, Any]:
     """The Catch of every state: record which step failed and why, release the environment."""
     ctx = Context(deps, step)
-    failure = ctx.deploy.failure or _failure(ctx.deploy, step.error or {})
+    failure = ctx.deploy.failure or _with_run_error(
+        deps, ctx, _failure(ctx.deploy, step.error or {})
+    )
     finish_deploy(  # a deploy cancelled while a step ran keeps the cancel's reason
         deps,
         ctx.deploy,
@@ -386,6 +456,22 @@ def _failure(deploy: Deploy, error: dict[str, Any]) -> DeployFailure:
     except (ValueError, AttributeError):
         message = cause
     return DeployFailure(step=waiting or "unknown", reason=message or name)
+
+
+def _with_run_error(deps: Deps, ctx: Context, failure: DeployFailure) -> DeployFailure:
+    """A failed Actions run's own error (a workflow's `::error::`, such as a rollback's
+    image missing from the registry) in the reason, so it says why without the log.
+
+    Best effort: if GitHub cannot be asked, the reason stays the run's conclusion."""
+    if failure.step != "DispatchWorkflow" or ctx.deploy.workflow_run_id is None:
+        return failure
+    try:
+        errors = repos.forge(deps, ctx.repo).run_errors(ctx.deploy.workflow_run_id)
+    except VMKitError:  # GitHub down, the repo out of reach, the App key not readable
+        return failure
+    if not errors:
+        return failure
+    return DeployFailure(step=failure.step, reason=f"{errors[0]} ({failure.reason})")
 
 
 TIMEOUT_HINTS = {

@@ -236,6 +236,7 @@ def _ask_github(deps: Deps, deploy: Deploy) -> bool:
             status=run.status,
             conclusion=run.conclusion,
             html_url=run.html_url,
+            head_sha=run.head_sha or None,
         ),
     )
     return outcome["status"] == "completed"

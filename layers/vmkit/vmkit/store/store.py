@@ -49,6 +49,7 @@ _KIND_LABEL = {
     "DEPLOY": "deploy",
     "AUDIT": "audit event",
     "INSTALLATION": "GitHub App installation",
+    "RELEASE": "release",
 }
 
 
@@ -177,11 +178,14 @@ class Store:
         limit: int = 50,
         cursor: str | None = None,
         newest_first: bool = False,
+        id_prefix: str = "",
     ) -> Page[R]:
+        """A page of a kind's records, optionally only those whose id starts with
+        `id_prefix` (an environment's releases)."""
         pk = workspace_pk(workspace_id)
         items, last = self.table.query(
             pk,
-            sk_prefix=f"{cls.kind}#",
+            sk_prefix=f"{cls.kind}#{id_prefix}",
             limit=limit,
             start_key=decode_cursor(cursor, pk) if cursor else None,
             newest_first=newest_first,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..endpoint import Call, JsonApi
@@ -195,6 +195,19 @@ def register(api: JsonApi, sim: GitHubSimulator) -> None:
             jobs = [job_json(call.base_url, run, run["repo"])]
         return JSONResponse({"total_count": len(jobs), "jobs": jobs})
 
+    @api.route(f"{prefix}/jobs/{{job_id:int}}/logs", ["GET"])
+    def job_logs(call: Call) -> Response:
+        """GitHub answers with a short-lived link to the plain-text log; so does this."""
+        with sim.state.lock:
+            repo = sim.repo_for(call)
+            job_id = call.path_params["job_id"]
+            run = next((r for r in sim.state.runs_of(repo) if r["job"]["id"] == job_id), None)
+            if run is None:
+                raise not_found()
+        return RedirectResponse(
+            f"{call.base_url}/_logs/{repo['full_name']}/jobs/{job_id}", status_code=302
+        )
+
 
 def _run_of(sim: GitHubSimulator, call: Call) -> dict[str, Any]:
     repo = sim.repo_for(call)
@@ -248,7 +261,27 @@ def page_routes(sim: GitHubSimulator) -> list[Route]:
         log = sim.run_log(run["id"]) or ""
         return PlainTextResponse(f"{header}\n\n{log}")
 
-    return [Route("/{owner}/{repo}/actions/runs/{run_id:int}", run_page, methods=["GET"])]
+    async def job_log(request: Request) -> Response:
+        """Where a job's log link points (on GitHub, a signed blob URL): the raw log."""
+        params = request.path_params
+        full = f"{params['owner']}/{params['repo']}".lower()
+        with sim.state.lock:
+            run = next(
+                (
+                    r
+                    for r in sim.state.data["runs"].values()
+                    if r["job"]["id"] == params["job_id"] and r["repo"].lower() == full
+                ),
+                None,
+            )
+        if run is None:
+            return PlainTextResponse("Not Found", status_code=404)
+        return PlainTextResponse(sim.run_log(run["id"]) or "")
+
+    return [
+        Route("/{owner}/{repo}/actions/runs/{run_id:int}", run_page, methods=["GET"]),
+        Route("/_logs/{owner}/{repo}/jobs/{job_id:int}", job_log, methods=["GET"]),
+    ]
 
 
 def _variable_fields(body: dict[str, Any]) -> tuple[str, str]:

@@ -27,7 +27,14 @@ from ..endpoint import Call, JsonApi, bearer_token
 from ..faults import Fault, FaultInjector, app_with_faults
 from ..hooks import RunWorkflowHook
 from ..snapshot import JsonSnapshot
-from . import routes_actions, routes_apps, routes_git, routes_installations, routes_pulls
+from . import (
+    routes_actions,
+    routes_apps,
+    routes_git,
+    routes_installations,
+    routes_meta,
+    routes_pulls,
+)
 from .actions import ActionsService
 from .auth import ANONYMOUS, Principal, load_or_create_app_key, public_key_of, verify_app_jwt
 from .errors import (
@@ -40,6 +47,7 @@ from .errors import (
 )
 from .gitstore import ZERO_SHA, Change, GitRepo, Signature
 from .installations import Installations
+from .routes_meta import MetaRanges
 from .shapes import installation_ref_json, repo_json, user_json
 from .state import GitHubState
 from .webhooks import Delivery, WebhookSender
@@ -100,6 +108,8 @@ class GitHubSimulator:
         self.webhooks.configure(webhook_url, webhook_secret)
         self.installations = Installations(self)
         self.actions = ActionsService(self, run_workflow)
+        self.meta = MetaRanges()
+        """What `GET /meta` publishes (`meta.set_actions_ranges` changes the runners')."""
         self.app = self._build_app()
 
     # -- the App's credentials -----------------------------------------------------------
@@ -414,7 +424,14 @@ class GitHubSimulator:
 
     def _build_app(self) -> Any:
         api = JsonApi(bad_json=problems_parsing_json, authenticate=self._authenticate)
-        for module in (routes_apps, routes_installations, routes_git, routes_pulls, routes_actions):
+        for module in (
+            routes_apps,
+            routes_installations,
+            routes_git,
+            routes_pulls,
+            routes_actions,
+            routes_meta,
+        ):
             module.register(api, self)
         app = app_with_faults(
             [

@@ -64,7 +64,7 @@ def server_json(record: dict[str, Any]) -> dict[str, Any]:
         "labels": record["labels"],
         "volumes": [],
         "load_balancers": [],
-        "primary_disk_size": server_type["disk"],
+        "primary_disk_size": record.get("primary_disk_size") or server_type["disk"],
         "placement_group": None,
     }
 

@@ -1,10 +1,11 @@
 """A local Hetzner Cloud API (the part VMKit uses), reached by hcloud's `api_endpoint`.
 
 `Client(token, api_endpoint=f"{url}/v1")` talks to it as to api.hetzner.cloud:
-servers (create/get/list/delete, power actions), server types, images, locations,
+servers (create/get/list/delete, power actions, `change_type`), server types, images, locations,
 SSH keys and actions, with the API's JSON shapes, `meta.pagination`, label selectors,
 error bodies and status codes. Creating a server calls the `boot` hook (the sandbox VM
-runner) and deleting it calls `destroy`; actions are answered `running` and finish
+runner), deleting it calls `destroy`, powering it off and on calls `power_off` and
+`power_on` (the sandbox VM stops and boots again); actions are answered `running` and finish
 right after the response, so `action.wait_until_finished()` sees the real lifecycle.
 """
 
@@ -23,7 +24,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from ..clock import iso_offset, utc_now
 from ..endpoint import Call, JsonApi, bearer_token
 from ..faults import Fault, FaultInjector, app_with_faults
-from ..hooks import BootHook, DestroyHook
+from ..hooks import BootHook, DestroyHook, MachineHook
 from ..snapshot import JsonSnapshot
 from . import catalog
 from .errors import (
@@ -64,6 +65,8 @@ class HetznerSimulator:
         data_dir: Path | None = None,
         boot: BootHook | None = None,
         destroy: DestroyHook | None = None,
+        power_off: MachineHook | None = None,
+        power_on: MachineHook | None = None,
     ) -> None:
         """`token` is the only API token accepted. `data_dir` keeps `hetzner.json` so a
         restart keeps servers, keys and actions (never user data: it holds agent tokens).
@@ -71,6 +74,8 @@ class HetznerSimulator:
         self._token = token
         self._boot: BootHook = boot or _test_net_boot
         self._destroy: DestroyHook = destroy or (lambda server_id: None)
+        self._power_off: MachineHook = power_off or (lambda server_id: None)
+        self._power_on: MachineHook = power_on or (lambda server_id: None)
         self._lock = threading.RLock()
         self._snapshot = JsonSnapshot(data_dir / "hetzner.json" if data_dir else None)
         self._state = self._snapshot.load() or {
@@ -273,6 +278,8 @@ class HetznerSimulator:
 
     def _server_action(self, call: Call) -> Response:
         command = call.path_params["command"]
+        if command == "change_type":
+            return self._change_type(call)
         if command not in POWER_COMMANDS:
             raise HetznerError(404, "not_found", f"action {command!r} not found")
         action_command, status = POWER_COMMANDS[command]
@@ -283,7 +290,54 @@ class HetznerSimulator:
             )
             self._state["actions"][str(action["id"])] = action
             self._save()
-        task = BackgroundTask(self._finish, [action["id"]], server["id"], status)
+        task = BackgroundTask(self._power, [action["id"]], server["id"], status)
+        return JSONResponse({"action": dict(action)}, status_code=201, background=task)
+
+    def _power(self, action_ids: list[int], server_id: int, status: str) -> None:
+        """The machine stops or starts (its agent goes away, or boots again), then the
+        action finishes."""
+        try:
+            (self._power_off if status == "off" else self._power_on)(server_id)
+        except Exception as error:
+            failure = {"code": "action_failed", "message": f"{type(error).__name__}: {error}"}
+            self._finish(action_ids, server_id, None, failure)
+            return
+        self._finish(action_ids, server_id, status)
+
+    def _change_type(self, call: Call) -> Response:
+        """`change_type`: only a stopped server; the disk stays unless `upgrade_disk`, and
+        a type whose disk is smaller than the server's is refused (so a resize down is
+        possible only back to a disk the server never outgrew)."""
+        body = call.body if isinstance(call.body, dict) else {}
+        name = body.get("server_type")
+        if not isinstance(name, str):
+            raise invalid_input("server_type", "server_type is required")
+        new_type = _one(catalog.SERVER_TYPES, name, "server_type")
+        with self._lock:
+            server = self._server(call)
+            if server["status"] != "off":
+                raise HetznerError(422, "server_not_stopped", "server must be stopped")
+            old_type = catalog.find(catalog.SERVER_TYPES, server["server_type"])[0]
+            disk = server.get("primary_disk_size") or old_type["disk"]
+            if new_type["disk"] < disk:
+                raise invalid_input(
+                    "server_type",
+                    f"server type {name} has a {new_type['disk']} GB disk, smaller than the "
+                    f"server's {disk} GB",
+                )
+            if new_type["architecture"] != old_type["architecture"]:
+                raise invalid_input("server_type", f"server type {name} has another architecture")
+            action = action_json(
+                self._next_id(),
+                "change_server_type",
+                [(server["id"], "server")],
+                iso_offset(utc_now()),
+            )
+            self._state["actions"][str(action["id"])] = action
+            server["server_type"] = name
+            server["primary_disk_size"] = new_type["disk"] if body.get("upgrade_disk") else disk
+            self._save()
+        task = BackgroundTask(self._finish, [action["id"]], server["id"], None)
         return JSONResponse({"action": dict(action)}, status_code=201, background=task)
 
     def _server(self, call: Call) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Deploying, following a deploy, and destroying an environment."""
+"""Deploying, following, listing and cancelling deploys, releases and rollback, and
+destroying an environment."""
 
 from __future__ import annotations
 
@@ -7,8 +8,21 @@ from typing import Annotated
 from pydantic import Field
 
 from vmkit.mcp.tools.common import CHANGES, DESTROYS, READS, ToolSpec, caller
-from vmkit.schemas import DeployCreate, DeployId, DeployPlan, DeployPublic, EnvironmentId, Output
-from vmkit.services import deploys
+from vmkit.schemas import (
+    Cursor,
+    DeployCreate,
+    DeployId,
+    DeployPlan,
+    DeployPublic,
+    EnvironmentId,
+    Limit,
+    ListOf,
+    Output,
+    ReleaseNumber,
+    ReleasePublic,
+    RollbackPlan,
+)
+from vmkit.services import deploys, releases
 
 
 class DeployResult(Output):
@@ -104,8 +118,106 @@ def destroy_environment(
     return DeployPublic.model_validate(teardown)
 
 
+def list_deploys(
+    environment_id: Annotated[
+        EnvironmentId | None, Field(description="Only this environment's deploys.")
+    ] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> ListOf[DeployPublic]:
+    """List deploys (and resets, rollbacks, teardowns), newest first, with their status.
+
+    Use it to find the deploy that is running on an environment (to follow it with
+    get_deploy or stop it with cancel_deploy), or to see how recent deploys ended
+    and why one failed (failure, run_url). For what ran successfully, in order, use
+    list_releases instead. Needs the read scope.
+    """
+    c = caller()
+    page = deploys.list_deploys(
+        c.deps, c.principal, environment_id=environment_id, limit=limit, cursor=cursor
+    )
+    return ListOf[DeployPublic].of(page.map(DeployPublic.model_validate))
+
+
+def cancel_deploy(deploy_id: DeployId) -> DeployPublic:
+    """Stop a deploy that is still running; it ends as cancelled.
+
+    Use it when a deploy waits on something that will not happen (an onboarding PR
+    nobody will merge, a workflow that hangs) or was started by mistake, and another
+    deploy must run: an environment runs one deploy at a time. What the deploy
+    already created (VM, DNS record, secrets) stays, and the next deploy reuses it;
+    the app keeps serving its current release. A deploy that already ended is
+    refused (deploy_ended). Needs the deploy scope.
+    """
+    c = caller()
+    return DeployPublic.model_validate(deploys.cancel_deploy(c.deps, c.principal, deploy_id))
+
+
+def list_releases(environment_id: EnvironmentId, limit: Limit = 50) -> ListOf[ReleasePublic]:
+    """What an environment ran, newest first: one release per succeeded deploy.
+
+    Each release has its number, commit_sha, image_tag, who deployed it and when,
+    and its deploy_id; current is true for the one that runs now. Use it before
+    rollback, to pick the release to go back to, or to tell the user which commit
+    is live. Needs the read scope.
+    """
+    c = caller()
+    found = releases.list_releases(c.deps, c.principal, environment_id, limit=limit)
+    return ListOf[ReleasePublic](items=ReleasePublic.listing(found))
+
+
+class RollbackResult(Output):
+    """Either the rollback that was started, or (for a dry run) what it would deploy."""
+
+    dry_run: bool
+    deploy: DeployPublic | None = Field(
+        default=None, description="The rollback deploy that was started; null for a dry run."
+    )
+    plan: RollbackPlan | None = Field(
+        default=None, description="The release and image it would deploy; only for a dry run."
+    )
+
+
+def rollback(
+    environment_id: EnvironmentId,
+    release: Annotated[
+        ReleaseNumber | None,
+        Field(
+            description="The release number to go back to (from list_releases); default: the "
+            "newest release that ran another image than the current one."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        Field(description="true: change nothing and return which release and image it would use."),
+    ] = False,
+) -> RollbackResult:
+    """Put an earlier release back: redeploy its image without building it again.
+
+    Use it when the latest deploy broke the app and the fix is not ready: it is
+    faster and safer than deploying an older commit, since nothing is rebuilt. The
+    current Kamal config, env vars and secrets are used with the old image. Try
+    dry_run: true first to see which release and image would go live. A rollback is
+    a deploy: it returns the deploy at once (status queued); follow it with
+    get_deploy until succeeded, when a new release is recorded. It is refused while
+    another deploy runs (409, with its id), and fails with a clear reason if the
+    release's image is no longer in the registry (then deploy that commit instead).
+    Needs the deploy scope (a dry run needs only read).
+    """
+    c = caller()
+    if dry_run:
+        plan = releases.plan_rollback(c.deps, c.principal, environment_id, release)
+        return RollbackResult(dry_run=True, plan=plan)
+    started = releases.start_rollback(c.deps, c.principal, environment_id, release)
+    return RollbackResult(dry_run=False, deploy=DeployPublic.model_validate(started))
+
+
 TOOLS = [
     ToolSpec(deploy, CHANGES),
     ToolSpec(get_deploy, READS),
+    ToolSpec(list_deploys, READS),
+    ToolSpec(cancel_deploy, CHANGES),
+    ToolSpec(list_releases, READS),
+    ToolSpec(rollback, CHANGES),
     ToolSpec(destroy_environment, DESTROYS),
 ]

@@ -7,18 +7,29 @@ its first deploy.
 
 from __future__ import annotations
 
-from vmkit.mcp.tools.common import READS, REPEATABLE_CHANGES, Caller, ToolSpec, caller
+from typing import Annotated
+
+from pydantic import Field
+
+from vmkit.mcp.tools.common import CHANGES, READS, REPEATABLE_CHANGES, Caller, ToolSpec, caller
 from vmkit.schemas import (
     AgentUpgrade,
     ContainerName,
+    CredentialName,
+    DeployPublic,
     Diagnosis,
     EnvironmentId,
     HardenResult,
     LogLineCount,
     LogLines,
     Metrics,
+    Output,
+    ResizePlan,
+    RotationResult,
+    ServerTypeName,
 )
-from vmkit.services import instances
+from vmkit.services import instances, rotation
+from vmkit.services import resize as resize_service
 
 
 def _instance_id(c: Caller, environment_id: str) -> str:
@@ -96,10 +107,71 @@ def upgrade_agent(environment_id: EnvironmentId) -> AgentUpgrade:
     return instances.upgrade_agent(c.deps, c.principal, _instance_id(c, environment_id))
 
 
+def rotate_credentials(environment_id: EnvironmentId, credential: CredentialName) -> RotationResult:
+    """Replace an environment's deploy key or its VM's agent token.
+
+    Use it on a schedule, when someone who saw a credential leaves, or when a key may
+    have leaked (a log, a copied secret). deploy_key makes a new ed25519 key: the VM
+    accepts it beside the old one, the GitHub Actions secret is replaced, then the VM
+    drops the old key. agent_token hands the agent a new token; once it reconnects
+    with it the old one is refused. Nothing is locked out if a step fails: call it
+    again to finish (a deploy key rotation resumes with the same new key). Deploys
+    keep working during a rotation. Needs the admin scope and a connected agent.
+    """
+    c = caller()
+    return rotation.rotate(c.deps, c.principal, environment_id, credential)
+
+
+class ResizeResult(Output):
+    """Either the resize that was started, or (for a dry run) the plan and price change."""
+
+    dry_run: bool
+    deploy: DeployPublic | None = Field(
+        default=None, description="The resize, which runs like a deploy; null for a dry run."
+    )
+    plan: ResizePlan | None = Field(
+        default=None, description="Sizes, monthly prices and the change; only for a dry run."
+    )
+
+
+def resize(
+    environment_id: EnvironmentId,
+    server_type: Annotated[
+        ServerTypeName,
+        Field(description="The new VM size, from the target provider's catalog (e.g. cax21)."),
+    ],
+    dry_run: Annotated[
+        bool, Field(description="true: change nothing; return the sizes and the price change.")
+    ] = False,
+) -> ResizeResult:
+    """Give the environment's VM another size (more CPU and memory, or less).
+
+    Use it when get_metrics shows memory or CPU near 100% (a bigger size), or the VM
+    is mostly idle (a smaller one). Call it with dry_run: true first and show the user
+    the monthly price change. The VM is stopped, resized by the provider and started
+    again (the app is down for a minute or two); the disk keeps its size, so going
+    back down later works. A size the provider would refuse (another architecture, a
+    smaller disk than the VM's, another provider's) is refused before anything stops.
+    It runs like a deploy: follow it with get_deploy until succeeded; the agent
+    reconnects and list_environments shows the new size. Needs the admin scope (a dry
+    run needs read).
+    """
+    c = caller()
+    if dry_run:
+        return ResizeResult(
+            dry_run=True,
+            plan=resize_service.plan_resize(c.deps, c.principal, environment_id, server_type),
+        )
+    started = resize_service.start_resize(c.deps, c.principal, environment_id, server_type)
+    return ResizeResult(dry_run=False, deploy=DeployPublic.model_validate(started))
+
+
 TOOLS = [
     ToolSpec(get_logs, READS),
     ToolSpec(get_metrics, READS),
     ToolSpec(diagnose, READS),
     ToolSpec(harden_vm, REPEATABLE_CHANGES),
     ToolSpec(upgrade_agent, REPEATABLE_CHANGES),
+    ToolSpec(rotate_credentials, CHANGES),
+    ToolSpec(resize, CHANGES),
 ]

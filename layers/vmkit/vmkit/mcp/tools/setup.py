@@ -167,7 +167,9 @@ def create_environment(
         env_vars=env_vars,
     )
     env = environments.create_environment(c.deps, c.principal, data)
-    return EnvironmentPublic.from_record(env, c.deps.settings.apps_url_template)
+    return EnvironmentPublic.from_record(
+        env, c.deps.settings.apps_url_template, environments.monthly_cost(c.deps, env)
+    )
 
 
 def set_env_vars(
@@ -195,7 +197,9 @@ def set_env_vars(
     env = environments.set_env_vars(
         c.deps, c.principal, environment_id, EnvVarsUpdate(set=variables, unset=unset)
     )
-    return EnvironmentPublic.from_record(env, c.deps.settings.apps_url_template)
+    return EnvironmentPublic.from_record(
+        env, c.deps.settings.apps_url_template, environments.monthly_cost(c.deps, env)
+    )
 
 
 def list_environments(
@@ -215,7 +219,11 @@ def list_environments(
     )
     url_template = c.deps.settings.apps_url_template
     return ListOf[EnvironmentPublic].of(
-        page.map(lambda e: EnvironmentPublic.from_record(e, url_template))
+        page.map(
+            lambda e: EnvironmentPublic.from_record(
+                e, url_template, environments.monthly_cost(c.deps, e)
+            )
+        )
     )
 
 

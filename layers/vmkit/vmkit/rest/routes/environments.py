@@ -18,14 +18,20 @@ from vmkit.schemas import (
     EnvironmentUpdate,
     EnvVarsUpdate,
     ListOf,
+    ReleasePublic,
+    RollbackCreate,
+    RotateCredentials,
+    RotationResult,
 )
-from vmkit.services import deploys, environments
+from vmkit.services import deploys, environments, releases, rotation
 
 router = APIRouter(prefix="/api/environments", tags=["environments"])
 
 
 def _public(deps: DepsDep, env: environments.Environment) -> EnvironmentPublic:
-    return EnvironmentPublic.from_record(env, deps.settings.apps_url_template)
+    return EnvironmentPublic.from_record(
+        env, deps.settings.apps_url_template, environments.monthly_cost(deps, env)
+    )
 
 
 @router.get("", name="list_environments")
@@ -118,3 +124,43 @@ def plan_deploy(
 ) -> DeployPlan:
     """What a deploy would create or change, and the VM's monthly cost. Changes nothing."""
     return deploys.plan_deploy(deps, principal, environment_id)
+
+
+@router.get("/{environment_id}/releases", name="list_releases")
+def list_releases(
+    deps: DepsDep, principal: PrincipalDep, environment_id: EnvironmentIdPath, limit: Limit = 50
+) -> ListOf[ReleasePublic]:
+    """What the environment ran, newest first: every succeeded deploy, reset and rollback."""
+    found = releases.list_releases(deps, principal, environment_id, limit=limit)
+    return ListOf[ReleasePublic](items=ReleasePublic.listing(found))
+
+
+@router.post(
+    "/{environment_id}/rollback", name="rollback_environment", status_code=status.HTTP_202_ACCEPTED
+)
+def rollback_environment(
+    deps: DepsDep,
+    principal: PrincipalDep,
+    environment_id: EnvironmentIdPath,
+    body: RollbackCreate | None = None,
+) -> DeployPublic:
+    """Deploy an earlier release's image again, without building (default: the previous one).
+
+    A rollback is a deploy: it has a timeline, is audited, and waits for no other deploy
+    (409 while one runs). A release whose image is gone from the registry fails the run."""
+    rollback = releases.start_rollback(
+        deps, principal, environment_id, (body or RollbackCreate()).release
+    )
+    return DeployPublic.model_validate(rollback)
+
+
+@router.post("/{environment_id}/rotate-credentials", name="rotate_credentials")
+def rotate_credentials(
+    deps: DepsDep,
+    principal: PrincipalDep,
+    environment_id: EnvironmentIdPath,
+    body: RotateCredentials,
+) -> RotationResult:
+    """Replace the deploy key or the agent token, never locking the deploy path or the
+    agent out: the old credential works until the new one is in place. Needs admin."""
+    return rotation.rotate(deps, principal, environment_id, body.credential)
