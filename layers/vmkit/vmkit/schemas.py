@@ -198,6 +198,18 @@ ProviderToken = Annotated[
 
 
 class ComputeTargetCreate(Input):
+    # The rules `_token_needed` enforces, in the schema too: clients (and schemathesis)
+    # see that a cloud target needs its token and that local_machine is local-only.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"provider": {"const": "local"}}, "required": ["provider"]},
+            "else": {
+                "required": ["token"],
+                "properties": {"token": {"type": "string"}, "local_machine": {"type": "null"}},
+            },
+        }
+    )
+
     name: Name
     provider: Provider
     token: ProviderToken | None = Field(
@@ -379,7 +391,21 @@ def _network(value: str) -> str:
         ) from None
 
 
-SshNetwork = Annotated[str, StringConstraints(max_length=64), AfterValidator(_network)]
+_IPV4 = (
+    r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}(/(3[0-2]|[12]?\d))?"
+)
+_H = "[0-9a-fA-F]{1,4}"
+_IPV6 = (
+    rf"(({_H}:){{7}}{_H}|({_H}:){{1,7}}:|({_H}:){{1,6}}:{_H}|({_H}:){{1,5}}(:{_H}){{1,2}}"
+    rf"|({_H}:){{1,4}}(:{_H}){{1,3}}|({_H}:){{1,3}}(:{_H}){{1,4}}|({_H}:){{1,2}}(:{_H}){{1,5}}"
+    rf"|{_H}:(:{_H}){{1,6}}|:((:{_H}){{1,7}}|:))(/(12[0-8]|1[01]\d|[1-9]?\d))?"
+)
+# The pattern says in the schema what `_network` accepts (IPv4 or IPv6, optional prefix).
+SshNetwork = Annotated[
+    str,
+    StringConstraints(max_length=64, pattern=rf"^({_IPV4}|{_IPV6})$"),
+    AfterValidator(_network),
+]
 SSH_ALLOW_FROM_MAX = 50
 SSH_ALLOW_FROM_DESCRIPTION = (
     "Networks (CIDR) that may reach the VM's SSH port besides GitHub's hosted runners, "
