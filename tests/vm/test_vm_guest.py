@@ -109,6 +109,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Local, Clo
                 json={"name": "qemu", "provider": "local", "local_machine": "vm"},
             )
         )
+        # The local workspace holds the App's installation on `acme` (its repos are made
+        # after start, as in tests/e2e/conftest.py).
+        cloud.connect_account("acme", ok(api.get("/api/auth/me"))["workspace_id"])
         guests_dir = cloud.guests.data_dir / "guests"
         yield Local(stack, cloud, api, target["id"]), cloud
         api.close()

@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     StrictBool,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -400,11 +401,13 @@ _IPV6 = (
     rf"|({_H}:){{1,4}}(:{_H}){{1,3}}|({_H}:){{1,3}}(:{_H}){{1,4}}|({_H}:){{1,2}}(:{_H}){{1,5}}"
     rf"|{_H}:(:{_H}){{1,6}}|:((:{_H}){{1,7}}|:))(/(12[0-8]|1[01]\d|[1-9]?\d))?"
 )
-# The pattern says in the schema what `_network` accepts (IPv4 or IPv6, optional prefix).
+# The schema's pattern says what `_network` accepts (IPv4 or IPv6, optional prefix);
+# `_network` validates, so a bad entry gets its message, not the pattern's text.
 SshNetwork = Annotated[
     str,
-    StringConstraints(max_length=64, pattern=rf"^({_IPV4}|{_IPV6})$"),
+    StringConstraints(max_length=64),
     AfterValidator(_network),
+    WithJsonSchema({"type": "string", "maxLength": 64, "pattern": rf"^({_IPV4}|{_IPV6})$"}),
 ]
 SSH_ALLOW_FROM_MAX = 50
 SSH_ALLOW_FROM_DESCRIPTION = (
