@@ -14,6 +14,7 @@ Each step's line starts with how long it took (since the step before it).
 from __future__ import annotations
 
 import argparse
+import base64
 import signal
 import sys
 import tempfile
@@ -164,21 +165,45 @@ def _follow(
     raise DemoFailed(f"the deploy did not finish within {timeout:.0f} s")
 
 
-def _merge_onboarding_pr(cloud: Any, full_name: str) -> None:
-    """The repo owner reviews VMKit's pull request and merges it."""
+def _as_app(cloud: Any, owner: str) -> Any:
+    """A GitHub client with the App's installation token on `owner`: what the repo owner's
+    actions (a merge, a push) go through here."""
     from githubkit import AppInstallationAuthStrategy, GitHub
 
     github = cloud.github
-    owner, name = full_name.split("/")
     auth = AppInstallationAuthStrategy(
         str(github.app_id), github.app_private_key_pem, github.installation_id(owner)
     )
-    with GitHub(auth, base_url=cloud.urls["github"]) as client:
+    return GitHub(auth, base_url=cloud.urls["github"])
+
+
+def _merge_onboarding_pr(cloud: Any, full_name: str) -> None:
+    """The repo owner reviews VMKit's pull request and merges it."""
+    owner, name = full_name.split("/")
+    with _as_app(cloud, owner) as client:
         pulls = client.rest.pulls.list(owner, name, state="open").parsed_data
         if not pulls:
             raise DemoFailed("VMKit said it opened a pull request, but none is open")
         client.rest.pulls.merge(owner, name, pulls[0].number, data={"merge_method": "merge"})
     say(f"  (the repo owner merges pull request #{pulls[0].number}: {pulls[0].title})")
+
+
+def push_commit(cloud: Any, full_name: str, path: str, content: str, message: str) -> None:
+    """The repo owner changes one file on the default branch (tests use it for v2, a
+    broken health check, its fix)."""
+    owner, name = full_name.split("/")
+    with _as_app(cloud, owner) as client:
+        current = client.rest.repos.get_content(owner, name, path).parsed_data
+        client.rest.repos.create_or_update_file_contents(
+            owner,
+            name,
+            path,
+            data={
+                "message": message,
+                "content": base64.b64encode(content.encode()).decode(),
+                "sha": current.sha,
+            },
+        )
 
 
 def _get_app(url: str) -> httpx.Response:

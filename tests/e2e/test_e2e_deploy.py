@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -12,32 +11,10 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Local, ok
+from vmkit_local.demo import push_commit
 from vmkit_local.testing import wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def _commit(local: Local, full_name: str, path: str, content: str, message: str) -> None:
-    """Push a commit to the repo's default branch, as its owner would."""
-    from githubkit import AppInstallationAuthStrategy, GitHub
-
-    github = local.cloud.github
-    owner, name = full_name.split("/")
-    auth = AppInstallationAuthStrategy(
-        str(github.app_id), github.app_private_key_pem, github.installation_id(owner)
-    )
-    with GitHub(auth, base_url=local.cloud.urls["github"]) as client:
-        current = client.rest.repos.get_content(owner, name, path).parsed_data
-        client.rest.repos.create_or_update_file_contents(
-            owner,
-            name,
-            path,
-            data={
-                "message": message,
-                "content": base64.b64encode(content.encode()).decode(),
-                "sha": current.sha,
-            },
-        )
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +56,7 @@ def test_a_new_commit_reuses_vm_dns_and_secrets_and_switches_with_no_failed_requ
 ):
     env_id = deployed["env"]["id"]
     before = ok(local.api.get(f"/api/environments/{env_id}"))
-    _commit(local, deployed["repo"].full_name, "VERSION", "2.0.0\n", "Release 2.0.0")
+    push_commit(local.cloud, deployed["repo"].full_name, "VERSION", "2.0.0\n", "Release 2.0.0")
     failures: list[str] = []
     served: set[str] = set()
     stop = threading.Event()
@@ -119,7 +96,7 @@ def test_a_failed_run_fails_the_deploy_with_the_log_url_and_the_old_version_keep
     app_py = (deployed["source"] / "app.py").read_text()
     broken = app_py.replace('if self.path == "/up":', 'if self.path == "/never-healthy":')
     assert broken != app_py
-    _commit(local, deployed["repo"].full_name, "app.py", broken, "Break the health check")
+    push_commit(local.cloud, deployed["repo"].full_name, "app.py", broken, "Break the health check")
     failed = local.wait(local.deploy(env_id)["id"])
     assert failed["status"] == "failed"
     assert failed["failure"]["step"] == "DispatchWorkflow"
@@ -130,7 +107,7 @@ def test_a_failed_run_fails_the_deploy_with_the_log_url_and_the_old_version_keep
     assert (
         local.get_app(failed["url"] or deployed["first"]["url"]).status_code == 200
     )  # still the old release
-    _commit(local, deployed["repo"].full_name, "app.py", app_py, "Fix the health check")
+    push_commit(local.cloud, deployed["repo"].full_name, "app.py", app_py, "Fix the health check")
     assert local.wait(local.deploy(env_id)["id"])["status"] == "succeeded"
 
 
@@ -231,8 +208,8 @@ def test_onboarding_again_updates_the_same_pull_request_and_keeps_the_users_file
     again = ok(local.api.post(f"/api/repos/{app['repo_id']}/onboard", json={}))
     assert again["pr_number"] == first["pr_number"] and again["created"] is False
     local.merge_onboarding_pr(app["repo"].full_name)
-    _commit(
-        local,
+    push_commit(
+        local.cloud,
         app["repo"].full_name,
         "config/deploy.yml",
         "# tuned by hand\n",

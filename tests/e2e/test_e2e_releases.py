@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Local, ok
-from tests.e2e.test_e2e_deploy import _commit
+from vmkit_local.demo import push_commit
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +24,7 @@ def shipped(local: Local, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     app = local.new_app(tmp_path_factory.mktemp("apps"), "ledger")
     app["v1"] = local.deploy_until_done(app)
     assert app["v1"]["status"] == "succeeded", app["v1"]
-    _commit(local, app["repo"].full_name, "VERSION", "2.0.0\n", "Release 2.0.0")
+    push_commit(local.cloud, app["repo"].full_name, "VERSION", "2.0.0\n", "Release 2.0.0")
     app["v2"] = local.wait(local.deploy(app["env"]["id"])["id"])
     assert app["v2"]["status"] == "succeeded", app["v2"]
     assert "version 2.0.0" in local.get_app(app["v2"]["url"]).text

@@ -7,7 +7,6 @@ Screenshots of every page land in `.vmkit/web-artifacts/` (or $VMKIT_WEB_ARTIFAC
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from vmkit_local.demo import _merge_onboarding_pr
+from vmkit_local.demo import _merge_onboarding_pr, push_commit
 from vmkit_local.embedded import ROOT, EmbeddedConfig, build
 
 pytestmark = [pytest.mark.e2e, pytest.mark.web]
@@ -27,29 +26,6 @@ OWNER, NAME = "webdev", "shop"
 # The Hetzner token is the simulator's own (the only one it accepts).
 SECRET_CANARY = "db-canary-Zr5mB3yH6cJ0"
 JOURNEY_TIMEOUT_S = 420
-
-
-def _commit(cloud: Any, full_name: str, path: str, content: str, message: str) -> None:
-    """Push a commit to the default branch, as the repo's owner would on GitHub."""
-    from githubkit import AppInstallationAuthStrategy, GitHub
-
-    github = cloud.github
-    owner, name = full_name.split("/")
-    auth = AppInstallationAuthStrategy(
-        str(github.app_id), github.app_private_key_pem, github.installation_id(owner)
-    )
-    with GitHub(auth, base_url=cloud.urls["github"]) as client:
-        current = client.rest.repos.get_content(owner, name, path).parsed_data
-        client.rest.repos.create_or_update_file_contents(
-            owner,
-            name,
-            path,
-            data={
-                "message": message,
-                "content": base64.b64encode(content.encode()).decode(),
-                "sha": current.sha,
-            },
-        )
 
 
 class GitHubSide:
@@ -69,7 +45,7 @@ class GitHubSide:
         app_py = (self.source / "app.py").read_text()
         broken = app_py.replace('if self.path == "/up":', 'if self.path == "/never-healthy":')
         assert broken != app_py
-        _commit(self.cloud, repo, "app.py", broken, "Break the health check")
+        push_commit(self.cloud, repo, "app.py", broken, "Break the health check")
 
     def answer(self, request: dict[str, Any]) -> dict[str, Any]:
         what = request.pop("what")
