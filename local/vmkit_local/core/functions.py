@@ -39,6 +39,7 @@ from typing import Any
 
 from vmkit_local.core.errors import FunctionNotFound
 from vmkit_local.core.iam import acting_as
+from vmkit_local.core.packages import top_level_modules
 from vmkit_local.core.resources import FunctionSpec
 
 log = logging.getLogger(__name__)
@@ -130,12 +131,6 @@ class _AmbiguousSiblingFinder(importlib.abc.MetaPathFinder):
         return None
 
 
-def _top_level_modules(directory: Path) -> set[str]:
-    names = {path.stem for path in directory.glob("*.py")}
-    names |= {path.parent.name for path in directory.glob("*/__init__.py")}
-    return names
-
-
 class FunctionRuntime:
     """The template's functions, invocable by name or ARN (with an optional qualifier)."""
 
@@ -169,7 +164,7 @@ class FunctionRuntime:
     def _sibling_owners(self) -> dict[str, list[Path]]:
         owners: dict[str, list[Path]] = {}
         for code_uri in sorted({spec.code_uri for spec in self._specs.values()}):
-            for name in _top_level_modules(code_uri):
+            for name in top_level_modules(code_uri):
                 owners.setdefault(name, []).append(code_uri)
         return owners
 

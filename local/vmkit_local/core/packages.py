@@ -125,7 +125,8 @@ def read_requirements(path: Path) -> list[Requirement]:
     return requirements
 
 
-def _code_modules(directory: Path) -> set[str]:
+def top_level_modules(directory: Path) -> set[str]:
+    """The modules and packages a code directory puts on the path (a CodeUri, a layer)."""
     names = {path.stem for path in directory.glob("*.py")}
     names |= {path.parent.name for path in directory.glob("*/__init__.py")}
     return names
@@ -136,7 +137,7 @@ def visible_modules(spec: FunctionSpec, distributions: Distributions) -> frozens
     names = set(sys.stdlib_module_names) | set(sys.builtin_module_names)
     requirements = list(RUNTIME_PACKAGES)
     for directory in (spec.code_uri, *spec.layer_paths):
-        names |= _code_modules(directory)
+        names |= top_level_modules(directory)
         requirements += read_requirements(directory / "requirements.txt")
     for dist in distributions.closure(requirements, spec.logical_id):
         names |= distributions.top_level(dist)
