@@ -18,13 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel
-
 from vmkit.errors import Conflict, InvalidInput
+from vmkit.modelbase import Model
 from vmkit.models import Provider
 
 
-class ServerType(BaseModel):
+class ServerType(Model):
     name: str
     vcpus: int
     memory_gb: int
@@ -34,7 +33,7 @@ class ServerType(BaseModel):
     good_for: str
 
 
-class Region(BaseModel):
+class Region(Model):
     name: str
     location: str
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic import ConfigDict, Field, Strict
+
+from vmkit.modelbase import Model
 
 GitHubId = Annotated[int, Strict(), Field(ge=1, le=2**63 - 1)]  # a JSON true is not an id
 Text = Annotated[str, Field(max_length=1024)]
 FullName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")]
 
 
-class _Payload(BaseModel):
+class _Payload(Model):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 

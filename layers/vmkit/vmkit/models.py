@@ -11,20 +11,21 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from vmkit.errors import Conflict
+from vmkit.modelbase import Model
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Record(BaseModel):
+class Record(Model):
     """A row of the single table: `kind` names its sort-key prefix (`ENV`, `DEPLOY` …)."""
 
     kind: ClassVar[str]
-    model_config = ConfigDict(extra="ignore", defer_build=True)
+    model_config = ConfigDict(extra="ignore")
 
     id: str
     workspace_id: str
@@ -34,7 +35,7 @@ class Record(BaseModel):
     version: int = 0
 
 
-class EncryptedValue(BaseModel):
+class EncryptedValue(Model):
     """A KMS envelope: data key sealed by KMS, payload sealed by AES-256-GCM."""
 
     v: Literal[1] = 1
@@ -76,7 +77,7 @@ class Workspace(Record):
     personal_for: str | None = None  # user id, for the workspace made at first login
 
 
-class User(BaseModel):
+class User(Model):
     id: str
     github_id: int | None = None
     login: str
@@ -101,7 +102,7 @@ class Member(Record):
     invited_by: str | None = None
 
 
-class HashedSecret(BaseModel):
+class HashedSecret(Model):
     """A credential's verifier: salted SHA-256 of a high-entropy secret, never the secret."""
 
     salt: str
@@ -216,14 +217,14 @@ class Repo(Record):
         return f"{self.owner}/{self.name}"
 
 
-class EnvVar(BaseModel):
+class EnvVar(Model):
     name: str
     secret: bool = False
     value: str | None = None  # plain values only
     sealed: EncryptedValue | None = None  # secret values only
 
 
-class DeployKey(BaseModel):
+class DeployKey(Model):
     """An environment's own deploy key (after its first rotation, it replaces the
     target's), or the one a rotation is bringing in (`stage` below `current`)."""
 
@@ -339,14 +340,14 @@ ALLOWED_TRANSITIONS: dict[DeployStatus, frozenset[DeployStatus]] = {
 }
 
 
-class StepRecord(BaseModel):
+class StepRecord(Model):
     name: str
     status: Literal["started", "succeeded", "failed", "waiting", "skipped"]
     at: datetime = Field(default_factory=utcnow)
     detail: str | None = None
 
 
-class DeployFailure(BaseModel):
+class DeployFailure(Model):
     step: str
     reason: str
 

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     StrictBool,
@@ -25,6 +24,7 @@ from pydantic import (
 
 from vmkit import catalog
 from vmkit.ids import PREFIXES, id_pattern
+from vmkit.modelbase import Model
 from vmkit.models import (
     ApiKey,
     DeployAction,
@@ -98,18 +98,21 @@ ContainerName = Annotated[str, Field(**CONTAINER_NAME_CONSTRAINTS)]
 LogLineCount = Annotated[int, Field(**LOG_LINES_CONSTRAINTS)]
 
 
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Input(Model):
+    # Built at import, unlike other models: FastAPI wraps a request body's model in an
+    # annotated TypeAdapter, and a deferred model there makes pydantic warn, on every
+    # first request, that the body's alias has no effect.
+    model_config = ConfigDict(extra="forbid", defer_build=False)
 
 
-class Output(BaseModel):
+class Output(Model):
     model_config = ConfigDict(from_attributes=True)
 
 
 T = TypeVar("T")
 
 
-class ListOf(BaseModel, Generic[T]):
+class ListOf(Model, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from vmkit.errors import VMKitError
+from vmkit.modelbase import Model
 
 
 class MissingSetting(VMKitError):
@@ -23,7 +24,7 @@ class MissingSetting(VMKitError):
     status = 503
 
 
-class Settings(BaseModel):
+class Settings(Model):
     table_name: str = Field(default="", alias="TABLE_NAME")
     kms_key_id: str = Field(default="", alias="KMS_KEY_ID")
     apps_domain: str = Field(default="vmkit.app", alias="APPS_DOMAIN")

@@ -5,15 +5,16 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from vmkit.hostnames import app_hostname, slugify
+from vmkit.modelbase import Model
 
 _GITHUB_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,99})$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9-]{1,63}$")
 
 
-class GenerationContext(BaseModel):
+class GenerationContext(Model):
     owner: str = Field(description="GitHub owner (user or org) of the repo")
     repo: str = Field(description="GitHub repository name")
     env_slug: str = "production"

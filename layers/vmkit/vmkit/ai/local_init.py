@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from vmkit.ai.context import GenerationContext
 from vmkit.ai.model_generation import ModelSettings
@@ -23,18 +23,19 @@ from vmkit.ai.repo_files import LocalCheckout
 from vmkit.ai.repo_scanner import scan
 from vmkit.ai.scan_result import ScanResult
 from vmkit.errors import Conflict, InvalidInput
+from vmkit.modelbase import Model
 
 _GITHUB_REMOTE = re.compile(r"github\.com[:/]+([A-Za-z0-9][\w.-]*)/([\w.-]+?)(?:\.git)?/?$")
 
 
-class InitFile(BaseModel):
+class InitFile(Model):
     path: str
     action: Literal["created", "overwritten", "would_create", "would_overwrite"]
     content: str
     explanation: str
 
 
-class InitResult(BaseModel):
+class InitResult(Model):
     root: str
     owner: str
     repo: str

@@ -14,7 +14,9 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
+
+from vmkit.modelbase import Model
 
 if TYPE_CHECKING:
     from anthropic import Anthropic
@@ -35,7 +37,7 @@ is mandatory. Never invent secret values: reference secrets by name only. Return
 the files of the draft, at the same paths, with their full contents."""
 
 
-class ModelSettings(BaseModel):
+class ModelSettings(Model):
     """How to reach the model. Present only when an Anthropic key is configured."""
 
     api_key: SecretStr
@@ -46,12 +48,12 @@ class ModelSettings(BaseModel):
     max_tokens: int = 8000
 
 
-class ModelFile(BaseModel):
+class ModelFile(Model):
     path: str = Field(description="Repository-relative path, exactly as in the draft")
     content: str = Field(description="Full file content")
 
 
-class ModelAnswer(BaseModel):
+class ModelAnswer(Model):
     files: list[ModelFile]
     notes: list[str] = Field(
         description="What you changed from the draft and why; empty if nothing"

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, computed_field
+from pydantic import computed_field
 
 from vmkit.ai import (
     dockerfile_generator,
@@ -49,11 +49,12 @@ from vmkit.ai.validators import (
     find_literal_secrets,
 )
 from vmkit.errors import VMKitError
+from vmkit.modelbase import Model
 
 Files = dict[str, str]
 
 
-class GeneratorReport(BaseModel):
+class GeneratorReport(Model):
     generator: str
     paths: list[str]
     source: Literal["rules", "model"]
@@ -65,7 +66,7 @@ class GeneratorReport(BaseModel):
     notes: list[str] = []
 
 
-class GenerationReport(BaseModel):
+class GenerationReport(Model):
     """What wrote each file; the lead stores it on the repo record."""
 
     generators: list[GeneratorReport]
@@ -96,7 +97,7 @@ class GenerationReport(BaseModel):
         return any(g.fallback_reason for g in self.generators)
 
 
-class Onboarding(BaseModel):
+class Onboarding(Model):
     files: Files
     #: path -> what the file does, for the pull request body.
     explanations: dict[str, str]

@@ -9,23 +9,25 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from vmkit.modelbase import Model
 
 Language = Literal["python", "node", "ruby", "go", "rust", "java", "static", "docker"]
 Service = Literal["postgres", "mysql", "redis", "mongodb", "memcached", "rabbitmq"]
 
 
-class Evidence(BaseModel):
+class Evidence(Model):
     file: str = Field(description="Repository-relative path of the file looked at")
     found: str = Field(description="What was found in it")
 
 
-class ServiceNeed(BaseModel):
+class ServiceNeed(Model):
     name: Service
     evidence: list[Evidence]
 
 
-class EnvVarNeed(BaseModel):
+class EnvVarNeed(Model):
     """An environment variable the app reads. Only the name: never a value."""
 
     name: str
@@ -33,14 +35,14 @@ class EnvVarNeed(BaseModel):
     evidence: list[Evidence]
 
 
-class Buildpacks(BaseModel):
+class Buildpacks(Model):
     buildable: bool
     builder: str | None = Field(description="Builder image for `pack build`, if buildable")
     buildpacks: list[str] = Field(default_factory=list, description="Buildpack ids expected")
     reason: str
 
 
-class OtherApp(BaseModel):
+class OtherApp(Model):
     """A deployable-looking directory that was not picked (monorepos)."""
 
     path: str
@@ -49,7 +51,7 @@ class OtherApp(BaseModel):
     why_not_chosen: str
 
 
-class ScanResult(BaseModel):
+class ScanResult(Model):
     language: Language
     framework: str | None
     package_manager: str | None

@@ -13,10 +13,12 @@ from __future__ import annotations
 import base64
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from vmkit.modelbase import Model
 
 
-class _Event(BaseModel):
+class _Event(Model):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
 from vmkit import catalog
 from vmkit.ai.scan_result import ScanResult
 from vmkit.auth import Principal
 from vmkit.deps import Deps
 from vmkit.errors import NotFound
+from vmkit.modelbase import Model
 from vmkit.models import ComputeTarget, Environment, OnboardingState, Repo, Scope
 from vmkit.ports import PullRequest
 from vmkit.secrets import NotConfigured, get_secret
@@ -24,7 +23,7 @@ BRANCH = "vmkit/onboarding"
 TITLE = "Deploy with VMKit"
 
 
-class OnboardingResult(BaseModel):
+class OnboardingResult(Model):
     repo_id: str
     pr_number: int
     pr_url: str

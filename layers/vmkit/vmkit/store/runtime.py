@@ -12,8 +12,9 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from vmkit.modelbase import Model
 from vmkit.store.keys import (
     CALL_CHUNK_PREFIX,
     LOOKUP,
@@ -33,7 +34,7 @@ def expiry(ttl_seconds: int) -> int:
     return int(time.time()) + ttl_seconds
 
 
-class Connection(BaseModel):
+class Connection(Model):
     """An agent's WebSocket connection, as API Gateway named it on `$connect`."""
 
     connection_id: str
@@ -42,7 +43,7 @@ class Connection(BaseModel):
     expires_at: int
 
 
-class AgentCall(BaseModel):
+class AgentCall(Model):
     """A call posted to an agent, waiting for (or holding) its reply."""
 
     call_id: str
@@ -59,7 +60,7 @@ class AgentCall(BaseModel):
     expires_at: int
 
 
-class Wait(BaseModel):
+class Wait(Model):
     """A deploy's parked task token, resumed once by whatever it waits for."""
 
     deploy_id: str
@@ -70,7 +71,7 @@ class Wait(BaseModel):
     expires_at: int
 
 
-class Delivery(BaseModel):
+class Delivery(Model):
     delivery_id: str
     event: str
     expires_at: int
