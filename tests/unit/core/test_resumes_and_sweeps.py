@@ -14,7 +14,7 @@ from vmkit import agentrpc
 from vmkit.errors import Unauthenticated
 from vmkit.models import DeployStatus, StepRecord, utcnow
 from vmkit.ports import WorkflowRun
-from vmkit.services import deploys, github_webhooks, reconcile
+from vmkit.services import deploys, github_webhooks, outcomes, reconcile
 from vmkit.services.onboarding import BRANCH
 
 # --- webhooks --------------------------------------------------------------------------
@@ -223,7 +223,7 @@ def test_a_cancel_that_loses_the_race_to_the_deploys_end_leaves_it_ended_and_fre
     deploy = core.begin()
     stale = core.deploy(deploy.id)  # what the cancel read
     core.step("MarkSucceeded", deploy)  # the execution ends first
-    ended = deploys.finish_deploy(core.deps, stale, DeployStatus.cancelled)
+    ended = outcomes.finish_deploy(core.deps, stale, DeployStatus.cancelled)
     assert ended.status is DeployStatus.succeeded
     assert core.deploy(deploy.id).status is DeployStatus.succeeded
     assert core.env().active_deploy_id is None

@@ -28,11 +28,11 @@ from vmkit.models import (
     OnboardingState,
     Repo,
     Scope,
-    StepRecord,
     utcnow,
 )
 from vmkit.schemas import DeployCreate, DeployPlan, PlannedChange
 from vmkit.services import audit, installations
+from vmkit.services.outcomes import finish_deploy
 from vmkit.store import Page
 
 # How long a deploy may run before the sweeper fails it (waiting for a PR extends it).
@@ -222,58 +222,6 @@ def cancel_deploy(deps: Deps, principal: Principal, deploy_id: str) -> Deploy:
     )
     audit.record(deps, principal, f"{deploy.action.value}.cancel", "deploy", deploy.id)
     return deploy
-
-
-def finish_deploy(
-    deps: Deps,
-    deploy: Deploy,
-    status: DeployStatus,
-    failure: DeployFailure | None = None,
-    *,
-    stop_execution: str | None = None,
-    step: StepRecord | None = None,
-    url: str | None = None,
-) -> Deploy:
-    """End a deploy: stop its execution if asked (with that error name), record how it
-    ended, and free its environment for the next deploy.
-
-    The one way every deploy ends (its last step, a cancel, the sweeper, a failed
-    start). Races settle on the deploy's version: if something else ended the deploy
-    first (the execution finishing while a cancel is in flight), that ending stands and
-    the environment is still freed, so no deploy is ever left holding one.
-    """
-    if stop_execution and deploy.execution_arn:
-        deps.executions.stop(
-            deploy.execution_arn,
-            error=stop_execution,
-            cause=failure.reason if failure else stop_execution,
-        )
-    while not deploy.status.terminal:
-        deploy.transition(status)
-        deploy.failure = failure or deploy.failure
-        deploy.url = url if url is not None else deploy.url
-        if step is not None:
-            deploy.steps.append(step)
-        try:
-            deps.store.save(deploy)
-        except Conflict:
-            deploy = deps.store.get(Deploy, deploy.workspace_id, deploy.id)
-    release_environment(deps, deploy)
-    return deploy
-
-
-def release_environment(deps: Deps, deploy: Deploy) -> None:
-    """Free the deploy's environment, if this deploy still holds it."""
-    while True:
-        env = deps.store.find(Environment, deploy.workspace_id, deploy.environment_id)
-        if env is None or env.active_deploy_id != deploy.id:
-            return
-        env.active_deploy_id = None
-        try:
-            deps.store.save(env)
-            return
-        except Conflict:
-            continue
 
 
 def _current_step(deploy: Deploy) -> str:

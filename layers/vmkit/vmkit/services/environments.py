@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vmkit import catalog, credentials
 from vmkit.auth import Principal
@@ -12,9 +12,11 @@ from vmkit.errors import Conflict, Forbidden, PayloadTooLarge, VMKitError
 from vmkit.hostnames import app_hostname
 from vmkit.ids import new_id
 from vmkit.models import ComputeTarget, Environment, EnvVar, Repo, Scope
-from vmkit.schemas import EnvironmentCreate, EnvironmentUpdate, EnvVarInput, EnvVarsUpdate
 from vmkit.services import audit
 from vmkit.store import Claims, Page
+
+if TYPE_CHECKING:  # annotations only: the step functions load no API schema
+    from vmkit.schemas import EnvironmentCreate, EnvironmentUpdate, EnvVarInput, EnvVarsUpdate
 
 
 def _claim_hostname(deps: Deps, repo: Repo, slug: str, environment_id: str) -> str:

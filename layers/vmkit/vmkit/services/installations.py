@@ -28,9 +28,9 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from vmkit import github_payloads
 from vmkit.auth import Principal
 from vmkit.deps import Deps
 from vmkit.errors import Conflict, Forbidden, NotFound, Unauthenticated
@@ -40,6 +40,9 @@ from vmkit.secrets import get_secret
 from vmkit.services import audit
 from vmkit.services.workspaces import GITHUB_TOKEN_KIND
 from vmkit.store import Claims
+
+if TYPE_CHECKING:  # annotations only: the webhook function parses the payloads
+    from vmkit import github_payloads
 
 STATE_LIFETIME_S = 600
 

@@ -15,12 +15,11 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel
-
 from vmkit import agentrpc, auth, credentials
 from vmkit.deps import Deps
 from vmkit.errors import AgentUnavailable, Conflict, Forbidden, InvalidInput, VMKitError
 from vmkit.ids import new_id
+from vmkit.modelbase import Model
 from vmkit.models import (
     ComputeTarget,
     Deploy,
@@ -35,8 +34,8 @@ from vmkit.models import (
     StepRecord,
     utcnow,
 )
-from vmkit.services import environments, installations, releases, repos, waits
-from vmkit.services.deploys import finish_deploy
+from vmkit.services import environments, installations, repos, waits
+from vmkit.services.outcomes import finish_deploy, record_release
 from vmkit.store import WaitFor
 
 WORKFLOW_FILE = "vmkit-deploy.yml"
@@ -55,7 +54,7 @@ WAIT_STATUS: dict[WaitFor, DeployStatus] = {
 }
 
 
-class StepInput(BaseModel):
+class StepInput(Model):
     deploy_id: str
     workspace_id: str
     task_token: str | None = None
@@ -413,7 +412,7 @@ def mark_succeeded(deps: Deps, step: StepInput) -> dict[str, Any]:
     else:
         url = deps.settings.apps_url_template.format(hostname=ctx.env.hostname)
         if ctx.deploy.action is not DeployAction.resize:  # a resize ships no new release
-            releases.record_release(deps, ctx.deploy)
+            record_release(deps, ctx.deploy)
     deploy = finish_deploy(
         deps,
         ctx.deploy,

@@ -36,9 +36,9 @@ from vmkit.models import (
 )
 from vmkit.observability import MetricUnit, logger, metrics
 from vmkit.services import repos
-from vmkit.services.deploys import finish_deploy
 from vmkit.services.github_webhooks import record_run
 from vmkit.services.orchestration import INSTANCE_LABEL, MANAGED_LABEL, WORKFLOW_FILE
+from vmkit.services.outcomes import finish_deploy
 
 WEBHOOK_GRACE = timedelta(minutes=5)
 AGENT_SILENCE = timedelta(minutes=10)  # heartbeats come every 4 minutes

@@ -17,6 +17,7 @@ from vmkit.errors import Conflict, InvalidInput, NotFound
 from vmkit.models import Deploy, DeployAction, Environment, Release, Repo, Scope
 from vmkit.schemas import DeployCreate, RollbackPlan
 from vmkit.services import deploys
+from vmkit.services.outcomes import newest_releases
 
 RELEASES_PAGE = 100
 
@@ -28,55 +29,12 @@ def list_releases(
     principal.require(Scope.read)
     principal.require_environment(environment_id)
     env = deps.store.get(Environment, principal.workspace_id, environment_id)
-    return _releases(deps, env, limit=limit)
-
-
-def _releases(deps: Deps, env: Environment, *, limit: int = RELEASES_PAGE) -> list[Release]:
-    page = deps.store.list(
-        Release, env.workspace_id, id_prefix=f"{env.id}.", limit=limit, newest_first=True
-    )
-    return page.items
-
-
-def record_release(deps: Deps, deploy: Deploy) -> Release:
-    """The release a succeeded deploy made; recording it again returns the same one.
-
-    The environment runs one deploy at a time, so the newest release is this deploy's
-    when a retried MarkSucceeded gets here a second time. A number another writer took
-    first (a release restored by hand) makes this one take the next.
-    """
-    env = deps.store.get(Environment, deploy.workspace_id, deploy.environment_id)
-    while True:
-        latest = next(iter(_releases(deps, env, limit=1)), None)
-        if latest is not None and latest.deploy_id == deploy.id:
-            return latest
-        number = (latest.number if latest else 0) + 1
-        assert deploy.commit_sha, "a deploy that succeeded has pinned its commit"
-        release = Release(
-            id=Release.id_for(env.id, number),
-            workspace_id=env.workspace_id,
-            environment_id=env.id,
-            number=number,
-            commit_sha=deploy.commit_sha,
-            image_tag=deploy.image_version or deploy.commit_sha,
-            ref=deploy.ref,
-            deploy_id=deploy.id,
-            action=deploy.action,
-            rollback_of=deploy.rollback_to,
-            requested_by=deploy.requested_by,
-            interface=deploy.interface,
-        )
-        try:
-            deps.store.create(release)
-        except Conflict:
-            continue
-        deps.store.set_fields(deploy, release_number=number)
-        return release
+    return newest_releases(deps, env, limit=limit)
 
 
 def _target(deps: Deps, env: Environment, number: int | None) -> tuple[Release, Release]:
     """The release to roll back to (default: the one before the current) and the current."""
-    releases = _releases(deps, env)
+    releases = newest_releases(deps, env, limit=RELEASES_PAGE)
     if not releases:
         raise Conflict(
             f"{env.name} has no release yet: deploy it first, then a rollback can bring an "

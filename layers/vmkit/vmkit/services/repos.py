@@ -3,15 +3,19 @@ holds (`vmkit.services.installations`) that covers it."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from vmkit.auth import Principal
 from vmkit.deps import Deps
 from vmkit.errors import Conflict, Forbidden
 from vmkit.ids import new_id, slugify
 from vmkit.models import Environment, Repo, Scope
 from vmkit.ports import Forge
-from vmkit.schemas import RepoCreate
 from vmkit.services import audit, installations
 from vmkit.store import Claims, Page
+
+if TYPE_CHECKING:  # annotations only: the step functions load no API schema
+    from vmkit.schemas import RepoCreate
 
 
 def connect_repo(deps: Deps, principal: Principal, data: RepoCreate) -> Repo:
@@ -55,6 +59,7 @@ def connect_repo(deps: Deps, principal: Principal, data: RepoCreate) -> Repo:
 def list_repos(
     deps: Deps, principal: Principal, *, limit: int = 50, cursor: str | None = None
 ) -> Page[Repo]:
+
     principal.require(Scope.read)
     return deps.store.list(Repo, principal.workspace_id, limit=limit, cursor=cursor)
 
