@@ -4,12 +4,15 @@ No host is allowed up front: the handler allows the function URL's own host, whi
 AWS names in every event; no browser origin is allowed.
 """
 
-from vmkit.mcp import create_mcp_app
-from vmkit.mcp.lambda_adapter import FunctionUrlHandler
-from vmkit.settings import get_settings
+from vmkit.coldstart import init_phase
 
-get_settings().require(
-    "table_name", "kms_key_id", "deploy_state_machine_arn", "teardown_state_machine_arn"
-)
+with init_phase():
+    from vmkit.mcp import create_mcp_app
+    from vmkit.mcp.lambda_adapter import FunctionUrlHandler
+    from vmkit.settings import get_settings
 
-handler = FunctionUrlHandler(create_mcp_app(allowed_hosts=(), allowed_origins=()))
+    get_settings().require(
+        "table_name", "kms_key_id", "deploy_state_machine_arn", "teardown_state_machine_arn"
+    )
+
+    handler = FunctionUrlHandler(create_mcp_app(allowed_hosts=(), allowed_origins=()))

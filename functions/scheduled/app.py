@@ -1,12 +1,15 @@
 """Every few minutes: fail overdue deploys, reconcile lost webhooks, notice silent agents."""
 
-from vmkit.deps import get_deps
-from vmkit.handlers.events import ScheduledEvent
-from vmkit.observability import logger, metrics
-from vmkit.services import reconcile
-from vmkit.settings import get_settings
+from vmkit.coldstart import init_phase
 
-get_settings().require("table_name", "github_app_id", "github_app_key_secret")
+with init_phase():
+    from vmkit.deps import get_deps
+    from vmkit.handlers.events import ScheduledEvent
+    from vmkit.observability import logger, metrics
+    from vmkit.services import reconcile
+    from vmkit.settings import get_settings
+
+    get_settings().require("table_name", "github_app_id", "github_app_key_secret")
 
 
 @logger.inject_lambda_context(clear_state=True)

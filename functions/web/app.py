@@ -1,12 +1,15 @@
 """The dashboard on API Gateway (HTTP API): server-rendered pages behind Mangum."""
 
-from mangum import Mangum
+from vmkit.coldstart import init_phase
 
-from vmkit.settings import get_settings
-from vmkit.web import create_app
+with init_phase():
+    from mangum import Mangum
 
-get_settings().require(
-    "table_name", "kms_key_id", "deploy_state_machine_arn", "teardown_state_machine_arn"
-)
+    from vmkit.settings import get_settings
+    from vmkit.web import create_app
 
-handler = Mangum(create_app(), lifespan="off")
+    get_settings().require(
+        "table_name", "kms_key_id", "deploy_state_machine_arn", "teardown_state_machine_arn"
+    )
+
+    handler = Mangum(create_app(), lifespan="off")

@@ -1,15 +1,18 @@
 """GitHub App webhooks at POST /api/webhooks/github (API Gateway HTTP API, payload v2)."""
 
-import json
+from vmkit.coldstart import init_phase
 
-from vmkit.deps import get_deps
-from vmkit.errors import VMKitError
-from vmkit.handlers.events import HttpApiEvent
-from vmkit.observability import logger
-from vmkit.services import github_webhooks
-from vmkit.settings import get_settings
+with init_phase():
+    import json
 
-get_settings().require("table_name", "github_webhook_secret")
+    from vmkit.deps import get_deps
+    from vmkit.errors import VMKitError
+    from vmkit.handlers.events import HttpApiEvent
+    from vmkit.observability import logger
+    from vmkit.services import github_webhooks
+    from vmkit.settings import get_settings
+
+    get_settings().require("table_name", "github_webhook_secret")
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -1,13 +1,20 @@
 """The agents' WebSocket API: REQUEST authorizer, $connect, $disconnect, $default."""
 
-from vmkit import agentrpc
-from vmkit.deps import get_deps
-from vmkit.handlers.events import AgentAuthorizerContext, WebSocketAuthorizerEvent, WebSocketEvent
-from vmkit.observability import logger
-from vmkit.services import agents
-from vmkit.settings import get_settings
+from vmkit.coldstart import init_phase
 
-get_settings().require("table_name")
+with init_phase():
+    from vmkit import agentrpc
+    from vmkit.deps import get_deps
+    from vmkit.handlers.events import (
+        AgentAuthorizerContext,
+        WebSocketAuthorizerEvent,
+        WebSocketEvent,
+    )
+    from vmkit.observability import logger
+    from vmkit.services import agents
+    from vmkit.settings import get_settings
+
+    get_settings().require("table_name")
 
 
 def authorizer(event, context):
