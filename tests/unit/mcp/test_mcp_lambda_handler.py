@@ -171,3 +171,29 @@ def test_the_sdk_client_works_through_the_handler(handler, tenant, world):
     tools, plan = asyncio.run(scenario())
     assert len(tools.tools) == len(TOOLS)
     assert plan.structured_content["plan"]["monthly_cost_usd"] == 4.5
+
+
+def test_a_cold_instance_builds_only_the_tools_it_is_asked_for(aws, tenant, world, monkeypatch):
+    """Building a tool derives its schemas (about 3 ms each): a cold start serving one
+    tools/call builds that one; tools/list builds the rest, once per process."""
+    import vmkit.mcp.server as server
+
+    built: list[str] = []
+    real_tool = server._tool
+    monkeypatch.setattr(
+        server, "_tool", lambda spec: built.append(spec.fn.__name__) or real_tool(spec)
+    )
+    module = load_module("mcp")
+    try:
+        assert built == []
+        rpc(
+            module.handler, tenant.key, "tools/call", {"name": "list_environments", "arguments": {}}
+        )
+        assert built == ["list_environments"]
+        listed = [t["name"] for t in rpc(module.handler, tenant.key, "tools/list")["tools"]]
+        assert listed == [spec.fn.__name__ for spec in TOOLS]
+        assert sorted(built) == sorted(listed)  # each built once
+        rpc(module.handler, tenant.key, "tools/list")
+        assert len(built) == len(TOOLS)
+    finally:
+        module.handler.close()
