@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from vmkit_local.core.errors import TemplateError
@@ -47,6 +47,26 @@ def substitute_definition(definition: Any, substitutions: Mapping[str, str]) -> 
             definition,
         )
     return definition
+
+
+def lambda_tasks(definition: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(state name, function name or ARN) of every Task that invokes Lambda, in every
+    branch: the `lambda:invoke` integrations and Lambda ARNs as a Resource."""
+    for name, state in (definition.get("States") or {}).items():
+        if state.get("Type") == "Task":
+            resource = str(state.get("Resource", ""))
+            if resource.startswith("arn:aws:states:::lambda:invoke"):
+                yield (
+                    name,
+                    str((state.get("Parameters") or state.get("Arguments") or {})["FunctionName"]),
+                )
+            elif resource.startswith("arn:aws:lambda:"):
+                yield name, resource
+        for branch in state.get("Branches") or ():
+            yield from lambda_tasks(branch)
+        for key in ("ItemProcessor", "Iterator"):
+            if key in state:
+                yield from lambda_tasks(state[key])
 
 
 def _truthy(value: Any) -> bool:

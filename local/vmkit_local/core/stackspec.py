@@ -27,6 +27,7 @@ from typing import Any
 
 from vmkit_local.core.cfn import (
     env_text,
+    lambda_tasks,
     merge_globals,
     substitute_definition,
     table_kwargs,
@@ -523,15 +524,21 @@ class StackSpec:
     def function_roles(self) -> dict[str, FunctionRole]:
         """Each function's execution role as SAM makes it: inline statements, and SAM's
         policy templates expanded by aws-sam-translator, with intrinsics resolved."""
+        return self._roles(FUNCTION_TYPE, self._function_globals())
+
+    def state_machine_roles(self) -> dict[str, FunctionRole]:
+        """Each state machine's role, from its `Policies` as for a function."""
+        return self._roles(STATE_MACHINE_TYPE, {})
+
+    def _roles(self, kind: str, global_properties: Mapping[str, Any]) -> dict[str, FunctionRole]:
         from samtranslator.policy_template_processor.processor import PolicyTemplatesProcessor
 
         templates = PolicyTemplatesProcessor(
             PolicyTemplatesProcessor.get_default_policy_templates_json()
         )
-        global_properties = self._function_globals()
         roles = {}
-        for logical_id, own in self.of_type(FUNCTION_TYPE):
-            properties = merge_globals(global_properties, own)
+        for logical_id, own in self.of_type(kind):
+            properties = merge_globals(dict(global_properties), own)
             if "Role" in properties:
                 raise TemplateError(
                     f"{logical_id}: a Role of its own is not modelled; use Policies"
@@ -627,6 +634,8 @@ class StackSpec:
         return tuple(paths)
 
     def state_machines(self) -> list[StateMachineSpec]:
+        """The state machines, each checked to invoke only functions its role allows."""
+        roles = self.state_machine_roles()
         specs = []
         for logical_id, properties in self.of_type(STATE_MACHINE_TYPE):
             definition = self._state_machine_definition(logical_id, properties)
@@ -638,6 +647,7 @@ class StackSpec:
                 ).items()
             }
             definition = substitute_definition(definition, substitutions)
+            self._check_invocations(roles[logical_id], definition)
             physical = self.physical(logical_id)
             specs.append(
                 StateMachineSpec(
@@ -649,6 +659,27 @@ class StackSpec:
                 )
             )
         return specs
+
+    def _check_invocations(self, role: FunctionRole, definition: Any) -> None:
+        """Refuse a Lambda task its machine's role does not allow.
+
+        On AWS the execution would fail at that state, when it first runs, with
+        `Lambda.AWSLambdaException` (not authorized to perform lambda:InvokeFunction);
+        moto's executor invokes with no identity of the machine's, so the check is made
+        here, before any execution, for every state of every branch.
+        """
+        for state, function in lambda_tasks(definition):
+            arn = function if function.startswith("arn:") else self._function_arn(function)
+            if not role.allows("lambda:InvokeFunction", arn):
+                name = arn.split(":function:", 1)[-1].split(":", 1)[0]
+                raise TemplateError(
+                    f"{role.function}: state {state!r} invokes {name}, which the state "
+                    f"machine's role does not allow (lambda:InvokeFunction on {arn}); add "
+                    f"LambdaInvokePolicy for that function to {role.function}'s Policies"
+                )
+
+    def _function_arn(self, name: str) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
 
     def _state_machine_definition(self, logical_id: str, properties: Mapping[str, Any]) -> Any:
         if "Definition" in properties:

@@ -134,3 +134,31 @@ def test_a_managed_policy_or_a_role_of_its_own_is_refused_by_name(tmp_path, extr
     path = minimal(tmp_path, FUNCTION + f"    {extra}\n")
     with pytest.raises(TemplateError, match=message):
         spec_of(path).function_roles()
+
+
+def test_every_lambda_task_of_both_state_machines_is_allowed_by_its_role():
+    spec = StackSpec(TEMPLATE, stack_name="vmkit", region=REGION, account_id=ACCOUNT)
+    machines = {machine.logical_id for machine in spec.state_machines()}  # checks, or raises
+    assert machines == {"DeployStateMachine", "TeardownStateMachine"}
+
+
+def test_a_state_machine_that_may_not_invoke_one_of_its_functions_is_refused():
+    """On AWS the teardown would fail at MarkFailed, the first time a teardown failed."""
+    spec = StackSpec(TEMPLATE, stack_name="vmkit", region=REGION, account_id=ACCOUNT)
+    machine = spec.resources["TeardownStateMachine"] = dict(spec.resources["TeardownStateMachine"])
+    properties = machine["Properties"] = dict(machine["Properties"])
+    properties["Policies"] = [
+        policy
+        for policy in properties["Policies"]
+        if policy != {"LambdaInvokePolicy": {"FunctionName": {"Ref": "MarkFailedFunction"}}}
+    ]
+    assert len(properties["Policies"]) == 5
+
+    with pytest.raises(TemplateError) as refused:
+        spec.state_machines()
+    message = str(refused.value)
+    assert message.startswith(
+        "TeardownStateMachine: state 'MarkFailed' invokes vmkit-MarkFailedFunction"
+    )
+    assert "lambda:InvokeFunction on arn:aws:lambda:us-east-1:123456789012:function:" in message
+    assert "add LambdaInvokePolicy for that function to TeardownStateMachine's Policies" in message
