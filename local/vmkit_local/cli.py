@@ -23,6 +23,7 @@ from vmkit_local.core.websocket import GatewayLimits
 
 log = logging.getLogger("vmkit_local")
 STOP_BUDGET_S = 10.0  # a stop ends every thread and process within this
+SIGNAL_CHECK_S = 0.25  # how soon the main thread notices a signal another thread took
 
 
 def _pairs(values: Sequence[str], option: str) -> dict[str, str]:
@@ -130,7 +131,12 @@ def serve(stack: LocalStack) -> None:
         if stack.local_json.get("api_key"):
             print(f"{'api_key':18} {stack.local_json['api_key']}", flush=True)
         print(f"ready in {stack.startup_seconds:.1f} s; Ctrl-C to stop", flush=True)
-        stop.wait()
+        # Python runs signal handlers on the main thread, between bytecodes. A signal
+        # the kernel hands to another thread (moto's, the gateway's: likelier under
+        # load) only flags it, and a main thread blocked in an untimed wait would never
+        # look: waiting in short slices lets it see SIGTERM within one.
+        while not stop.wait(SIGNAL_CHECK_S):
+            pass
     finally:
         stopping = time.monotonic()
         stack.stop()

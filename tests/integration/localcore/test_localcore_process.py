@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -229,6 +230,30 @@ def test_a_restarted_stack_listens_where_it_did(tmp_path):
     assert urls(second) == before
     assert_everything_answers(second)
     assert_stopped_cleanly(second, second.stop())
+
+
+# tgkill(2): a signal to one thread of another process (the kernel's choice, made here).
+_TGKILL = {"x86_64": 234, "aarch64": 131}
+
+
+def signal_a_thread_other_than_main(pid: int, signum: int) -> None:
+    threads = sorted(int(tid) for tid in os.listdir(f"/proc/{pid}/task") if int(tid) != pid)
+    assert threads, "the stack runs threads besides its main one"
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(_TGKILL[os.uname().machine], pid, threads[0], signum) != 0:
+        raise OSError(ctypes.get_errno(), "tgkill failed")
+
+
+def test_sigterm_taken_by_another_thread_still_stops_the_stack(tmp_path):
+    """The kernel may hand a process's SIGTERM to any thread; the stack still stops."""
+    stack = stack_process(tmp_path).start()
+    signal_a_thread_other_than_main(stack.pid, signal.SIGTERM)
+    try:
+        exit_code = stack.process.wait(timeout=30)
+    finally:
+        stack.stop(signal.SIGKILL)  # only if it is still there
+    assert "received SIGTERM, stopping" in stack.log()
+    assert_stopped_cleanly(stack, exit_code)
 
 
 def test_a_taken_port_is_named_with_who_holds_it_and_how_to_free_it(tmp_path):
