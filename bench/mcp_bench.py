@@ -55,7 +55,7 @@ def _seed() -> str:
     get_settings.cache_clear()
     github = FakeGitHubApp()
     github.add_installation(INSTALLATION, "acme")
-    vmkit.deps._deps = Deps(get_settings(), compute=lambda target: FakeCompute(), github=github)
+    vmkit.deps.use_deps(Deps(get_settings(), compute=lambda target: FakeCompute(), github=github))
     deps = get_deps()
     _, key = workspaces.bootstrap_workspace(deps, "bench")
     admin = authenticate_api_key(deps.store, key, Interface.cli)
@@ -115,7 +115,7 @@ def measure(calls: int) -> dict:
             handler.close()
             alone = [services_alone() for _ in range(calls)]
         finally:  # the deploy benchmark after this one builds its own, on the local stack
-            vmkit.deps._deps = None
+            vmkit.deps.use_deps(None)
             get_settings.cache_clear()
     return {"first_s": first, "warm_s": warm, "services_s": alone}
 

@@ -10,6 +10,7 @@ from moto import mock_aws
 import vmkit.deps
 from tests.support.fakes import FakeClouds, FakeGitHubApp
 from tests.support.template import create_state_machines, create_table
+from vmkit import warm
 from vmkit.rest import create_app
 from vmkit.services import installations, workspaces
 from vmkit.settings import get_settings
@@ -43,7 +44,7 @@ def github() -> FakeGitHubApp:
 
 def _install_deps(github: FakeGitHubApp) -> None:
     get_settings.cache_clear()
-    vmkit.deps._deps = vmkit.deps.Deps(get_settings(), github=github)
+    vmkit.deps.use_deps(vmkit.deps.Deps(get_settings(), github=github))
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, clouds: FakeClouds, github: FakeGitHubA
         _install_deps(github)
         yield
         get_settings.cache_clear()
-        vmkit.deps._deps = None
+        warm.forget()  # the Deps and the secrets fetched, as after a cold start
 
 
 @pytest.fixture

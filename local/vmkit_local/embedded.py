@@ -293,6 +293,7 @@ def build(config: EmbeddedConfig) -> tuple[LocalStack, CloudStandIns]:
             **config.extra_env,
         }
         os.environ.update(env)
+        from vmkit import warm
         from vmkit.settings import get_settings
 
         get_settings.cache_clear()
@@ -320,6 +321,7 @@ def build(config: EmbeddedConfig) -> tuple[LocalStack, CloudStandIns]:
                 },
                 api_apps={"HttpApi": "rest", "McpFunction": "mcp"},
                 schedule_every_s=config.schedule_every_s,
+                process_memory=warm.state,
             ),
             apps={"rest": AppSpec(gateways["rest"]), "mcp": AppSpec(gateways["mcp"], path="/mcp")},
             services=[cloud, _ControlPlaneSetup(cloud, list(gateways.values()), config.data_dir)],

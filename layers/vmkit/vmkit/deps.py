@@ -16,6 +16,7 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
+from vmkit import warm
 from vmkit.crypto import Sealer
 from vmkit.errors import Forbidden, InvalidInput
 from vmkit.models import ComputeTarget, Provider, Repo
@@ -185,11 +186,11 @@ class Deps:
         )
 
 
-_deps: Deps | None = None
-
-
 def get_deps() -> Deps:
-    global _deps
-    if _deps is None:
-        _deps = Deps(get_settings())
-    return _deps
+    """This execution environment's Deps (`vmkit.warm`), built on first use."""
+    return warm.kept("deps", lambda: Deps(get_settings()))
+
+
+def use_deps(deps: Deps | None) -> None:
+    """Make `deps` what `get_deps()` returns (None: build afresh on next use)."""
+    warm.keep("deps", deps)

@@ -2,8 +2,8 @@
 token, Anthropic key).
 
 They are SSM Parameter Store SecureString parameters, named by template parameters,
-read through Powertools Parameters, which caches them for a few minutes per warm
-container. Not Secrets Manager: none of them uses its rotation, and its $0.40 per
+read through a Powertools SSM provider, which caches them for a few minutes in the
+execution environment (`vmkit.warm`). Not Secrets Manager: none of them uses its rotation, and its $0.40 per
 secret and month was two thirds of the stack's idle cost; standard parameters are free.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from vmkit import warm
 from vmkit.errors import VMKitError
 
 CACHE_SECONDS = 300
@@ -28,8 +29,9 @@ def get_secret(name: str, what: str) -> str:
     from aws_lambda_powertools.utilities import parameters
     from botocore.exceptions import ClientError
 
+    provider = warm.kept("ssm", _ssm_provider)
     try:
-        value = parameters.get_parameter(name, decrypt=True, max_age=CACHE_SECONDS)
+        value = provider.get(name, decrypt=True, max_age=CACHE_SECONDS)
     except parameters.exceptions.GetParameterError as exc:
         cause = exc.__cause__ or exc.__context__  # Powertools re-raises without `from`
         if (
@@ -39,6 +41,15 @@ def get_secret(name: str, what: str) -> str:
             raise NotConfigured(f"{what} is not configured: no parameter named {name}") from exc
         raise
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _ssm_provider() -> Any:
+    """Over a client of boto3's default session, as every client VMKit makes (Powertools
+    would start a session of its own, which the local stack's IAM check cannot see)."""
+    import boto3
+    from aws_lambda_powertools.utilities import parameters
+
+    return parameters.SSMProvider(boto3_client=boto3.client("ssm"))
 
 
 def get_secret_json(name: str, what: str) -> dict[str, Any]:

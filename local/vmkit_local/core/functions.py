@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -136,13 +137,26 @@ class FunctionRuntime:
 
     _instances = itertools.count(1)
 
-    def __init__(self, specs: Iterable[FunctionSpec], *, region: str, account_id: str):
+    def __init__(
+        self,
+        specs: Iterable[FunctionSpec],
+        *,
+        region: str,
+        account_id: str,
+        process_memory: ContextVar[dict[str, Any] | None] | None = None,
+    ):
+        """`process_memory`, if given, is a context variable the functions' code keeps
+        its warm state in (clients, fetched secrets): each function gets its own dict
+        there, around its init and every invocation, as each gets its own process on
+        Lambda, so none uses what another one fetched."""
         # Module names are unique per runtime too, so a later stack in this process
         # (tests, restarts) never finds an earlier one's modules in sys.modules.
         self._module_prefix = f"_vmkit_fn{next(self._instances)}_"
         self.region = region
         self.account_id = account_id
         self._specs = {spec.name: spec for spec in specs}
+        self._process_memory = process_memory
+        self._memories: dict[str, dict[str, Any]] = {name: {} for name in self._specs}
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._load_locks = {name: threading.Lock() for name in self._specs}
         # On Lambda, concurrent invocations get separate execution environments; here
@@ -330,6 +344,18 @@ class FunctionRuntime:
         spec, invoked_arn = self.resolve(name_or_arn)
         return self._run(spec, invoked_arn, event)
 
+    def forget_warm_state(self) -> None:
+        """Every function's next invocation finds its process memory empty, as in a new
+        execution environment (its module stays imported: its init is not run again)."""
+        for memory in self._memories.values():
+            memory.clear()
+
+    def _remember_as(self, spec: FunctionSpec) -> Any:
+        """Point the process memory at this function's own; the token to undo it."""
+        if self._process_memory is None:
+            return None
+        return self._process_memory.set(self._memories[spec.name])
+
     @staticmethod
     def _decode(payload: bytes) -> Any:
         if not payload.strip():
@@ -345,6 +371,7 @@ class FunctionRuntime:
         request_id = request_id or str(uuid.uuid4())
         started = time.monotonic()
         acting = acting_as.set(spec.logical_id)  # its init code runs with its role too
+        remembering = self._remember_as(spec)
         try:
             handler = self._handler(spec)
         except _LoadError as exc:
@@ -354,6 +381,8 @@ class FunctionRuntime:
             return Invocation(_exception_payload(exc, request_id), "Unhandled", request_id)
         finally:
             acting_as.reset(acting)
+            if remembering is not None:
+                remembering.var.reset(remembering)
         context = LambdaContext(spec, invoked_arn, request_id)
         future: Future[Any] = Future()
 
@@ -364,6 +393,7 @@ class FunctionRuntime:
             loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
             acting_as.set(spec.logical_id)  # this thread's context: the call's own
+            self._remember_as(spec)
             try:
                 future.set_result(handler(event, context))
             except BaseException as exc:

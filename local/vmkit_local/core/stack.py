@@ -29,6 +29,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -100,6 +101,8 @@ class StackConfig:
     limits: GatewayLimits = field(default_factory=GatewayLimits)
     # Every `Type: Schedule` event fires at this period instead of its rate (tests).
     schedule_every_s: float | None = None
+    # Where the functions' code keeps its warm state; each function gets its own.
+    process_memory: ContextVar[dict[str, Any] | None] | None = None
 
 
 _FACT = re.compile(r"\{local\.([a-z0-9_]+)\}")
@@ -435,7 +438,10 @@ class LocalStack:
         self.functions = provisioned.functions
         self._set_environment(merge_function_environments(provisioned.functions, self.environment))
         self.runtime = FunctionRuntime(
-            provisioned.functions, region=self.config.region, account_id=ACCOUNT_ID
+            provisioned.functions,
+            region=self.config.region,
+            account_id=ACCOUNT_ID,
+            process_memory=self.config.process_memory,
         )
         self._aws.router.runtime = self.runtime
         self.iam = self._enforce_iam()

@@ -250,3 +250,51 @@ def test_async_invocation_runs_in_the_background_and_close_waits_for_it(tmp_path
 
     assert request_id
     assert marker.read_text() == "done"
+
+
+# A shared library's warm cache, as vmkit.warm keeps clients and fetched secrets.
+WARM_CACHE_LIBRARY = """
+import contextvars
+
+memory = contextvars.ContextVar("memory", default=None)
+PROCESS = {}
+
+def kept(key, make):
+    own = memory.get()
+    cache = PROCESS if own is None else own
+    return cache.setdefault(key, make())
+"""
+FETCHES_ONCE = """
+import warmlib
+
+def handler(event, context):
+    return {"secret": warmlib.kept("secret", lambda: event["fetched"])}
+"""
+
+
+def test_each_function_keeps_its_own_warm_state_as_in_its_own_process(tmp_path, monkeypatch):
+    """One function's fetched secret is not another's: each fetches its own, with its role."""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "warmlib.py").write_text(WARM_CACHE_LIBRARY)
+    monkeypatch.syspath_prepend(str(tmp_path / "lib"))
+    import warmlib
+
+    first = make_function(tmp_path / "first", "First", FETCHES_ONCE)
+    second = make_function(tmp_path / "second", "Second", FETCHES_ONCE)
+    runtime = FunctionRuntime(
+        [first, second],
+        region="us-east-1",
+        account_id="123456789012",
+        process_memory=warmlib.memory,
+    )
+    try:
+        assert runtime.invoke("fn-First", b'{"fetched": "one"}').json() == {"secret": "one"}
+        assert runtime.invoke("fn-Second", b'{"fetched": "two"}').json() == {"secret": "two"}
+        assert runtime.invoke("fn-First", b'{"fetched": "again"}').json() == {"secret": "one"}
+        assert warmlib.PROCESS == {}  # nothing landed in the shared process memory
+
+        runtime.forget_warm_state()  # a new execution environment for each
+        assert runtime.invoke("fn-First", b'{"fetched": "fresh"}').json() == {"secret": "fresh"}
+    finally:
+        runtime.close()
+        sys.modules.pop("warmlib", None)
