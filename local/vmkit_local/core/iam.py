@@ -19,9 +19,11 @@ role decides, as it does here.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,9 +71,9 @@ class AccountResources:
 
 @dataclass(frozen=True)
 class FunctionRole:
-    """A function's execution role: the policy documents attached to it."""
+    """The execution role of a function (or of a state machine): its policy documents."""
 
-    function: str
+    function: str  # the logical id of what assumes it
     role_name: str
     documents: tuple[Mapping[str, Any], ...]
 
@@ -89,6 +91,13 @@ class FunctionRole:
         return allowed
 
 
+@dataclass(frozen=True)
+class AllowedCall:
+    function: str
+    action: str
+    resource: str
+
+
 class LocalIam:
     """Installed once per stack; checks every call a function makes while it runs."""
 
@@ -98,6 +107,8 @@ class LocalIam:
         self.roles = dict(roles)
         self.account = account
         self._session_events: Any = None
+        self._recordings: list[list[AllowedCall]] = []
+        self._recordings_lock = threading.Lock()
 
     def install(self) -> None:
         import boto3
@@ -123,6 +134,22 @@ class LocalIam:
                 raise access_denied(
                     role, self.account.account_id, service, model.name, action, resource
                 )
+            with self._recordings_lock:
+                for calls in self._recordings:
+                    calls.append(AllowedCall(function, action, resource))
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[list[AllowedCall]]:
+        """Every call the roles allowed while this is open, from any thread: what a
+        least-privilege check compares the grants with."""
+        calls: list[AllowedCall] = []
+        with self._recordings_lock:
+            self._recordings.append(calls)
+        try:
+            yield calls
+        finally:
+            with self._recordings_lock:
+                self._recordings.remove(calls)
 
     def _requests(
         self, service: str, operation: str, params: Mapping[str, Any]
