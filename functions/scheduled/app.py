@@ -9,7 +9,7 @@ with init_phase():
     from vmkit.services import reconcile
     from vmkit.settings import get_settings
 
-    get_settings().require("table_name", "github_app_id", "github_app_key_secret")
+    get_settings().require("table_name", "github_app_id", "github_app_key_parameter")
 
 
 @logger.inject_lambda_context(clear_state=True)

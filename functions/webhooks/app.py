@@ -12,7 +12,7 @@ with init_phase():
     from vmkit.services import github_webhooks
     from vmkit.settings import get_settings
 
-    get_settings().require("table_name", "github_webhook_secret")
+    get_settings().require("table_name", "github_webhook_secret_parameter")
 
 
 @logger.inject_lambda_context(clear_state=True)

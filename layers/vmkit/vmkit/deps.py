@@ -102,7 +102,7 @@ class Deps:
         s = self.settings
         return GitHubAppClient(
             app_id=s.github_app_id,
-            private_key=get_secret(s.github_app_key_secret, "the GitHub App private key"),
+            private_key=get_secret(s.github_app_key_parameter, "the GitHub App private key"),
             base_url=s.github_api_url,
         )
 
@@ -163,7 +163,7 @@ class Deps:
         from vmkit.adapters.cloudflare_dns import CloudflareDns
 
         s = self.settings
-        token = get_secret(s.cloudflare_token_secret, "the Cloudflare API token")
+        token = get_secret(s.cloudflare_token_parameter, "the Cloudflare API token")
         return CloudflareDns(token, s.cloudflare_zone_id, base_url=s.cloudflare_api_url or None)
 
     def _github_forge(self, repo: Repo) -> Forge:
@@ -178,7 +178,7 @@ class Deps:
         s = self.settings
         return GitHubRepo(
             app_id=s.github_app_id,
-            private_key=get_secret(s.github_app_key_secret, "the GitHub App private key"),
+            private_key=get_secret(s.github_app_key_parameter, "the GitHub App private key"),
             installation_id=repo.installation_id,
             owner=repo.owner,
             repo=repo.name,

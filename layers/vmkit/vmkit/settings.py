@@ -38,12 +38,14 @@ class Settings(Model):
     github_app_slug: str = Field(default="", alias="GITHUB_APP_SLUG")
     github_api_url: str = Field(default="https://api.github.com", alias="GITHUB_API_URL")
     github_web_url: str = Field(default="https://github.com", alias="GITHUB_WEB_URL")
-    github_app_key_secret: str = Field(default="", alias="GITHUB_APP_KEY_PARAMETER")
-    github_oauth_secret: str = Field(default="", alias="GITHUB_OAUTH_PARAMETER")
-    github_webhook_secret: str = Field(default="", alias="GITHUB_WEBHOOK_SECRET_PARAMETER")
-    anthropic_key_secret: str = Field(default="", alias="ANTHROPIC_KEY_PARAMETER")
+    github_app_key_parameter: str = Field(default="", alias="GITHUB_APP_KEY_PARAMETER")
+    github_oauth_parameter: str = Field(default="", alias="GITHUB_OAUTH_PARAMETER")
+    github_webhook_secret_parameter: str = Field(
+        default="", alias="GITHUB_WEBHOOK_SECRET_PARAMETER"
+    )
+    anthropic_key_parameter: str = Field(default="", alias="ANTHROPIC_KEY_PARAMETER")
     cloudflare_zone_id: str = Field(default="", alias="CLOUDFLARE_ZONE_ID")
-    cloudflare_token_secret: str = Field(default="", alias="CLOUDFLARE_TOKEN_PARAMETER")
+    cloudflare_token_parameter: str = Field(default="", alias="CLOUDFLARE_TOKEN_PARAMETER")
     public_url: str = Field(default="", alias="PUBLIC_URL")
     # Provider endpoints: empty means the public API; the local stack points them at
     # its simulators, so the same adapters run there.

@@ -203,7 +203,7 @@ def signed(core, configure):
         Name="/vmkit/webhook", Value=WEBHOOK_SECRET, Type="SecureString"
     )
     core.deps.settings = core.deps.settings.model_copy(
-        update={"github_webhook_secret": "/vmkit/webhook"}
+        update={"github_webhook_secret_parameter": "/vmkit/webhook"}
     )
     counter = iter(range(1, 10_000))
 

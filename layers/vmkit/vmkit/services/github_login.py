@@ -13,7 +13,7 @@ OAUTH_WHAT = "GitHub sign-in (OAuth client id and secret)"
 
 
 def _client(deps: Deps) -> dict[str, str]:
-    data = get_secret_json(deps.settings.github_oauth_secret, OAUTH_WHAT)
+    data = get_secret_json(deps.settings.github_oauth_parameter, OAUTH_WHAT)
     return {
         "client_id": str(data.get("client_id", "")),
         "client_secret": str(data.get("client_secret", "")),

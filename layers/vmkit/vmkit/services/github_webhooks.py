@@ -45,7 +45,7 @@ _EVENTS: dict[str, type[gh._Event]] = {
 
 
 def verify(deps: Deps, body: bytes, signature: str | None) -> None:
-    secret = get_secret(deps.settings.github_webhook_secret, "the GitHub webhook secret")
+    secret = get_secret(deps.settings.github_webhook_secret_parameter, "the GitHub webhook secret")
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     if not signature or not hmac.compare_digest(expected.encode(), signature.encode()):
         raise Unauthenticated("the webhook signature does not match", code="bad_signature")

@@ -53,7 +53,7 @@ STATE_LIFETIME_S = 600
 def _state_key(deps: Deps) -> bytes:
     """A signing key derived from the webhook secret (domain-separated, so the two never
     stand in for each other), which saves a secret of its own."""
-    secret = get_secret(deps.settings.github_webhook_secret, "the GitHub webhook secret")
+    secret = get_secret(deps.settings.github_webhook_secret_parameter, "the GitHub webhook secret")
     return hmac.new(secret.encode(), b"vmkit/install-state/v1", hashlib.sha256).digest()
 
 

@@ -148,7 +148,7 @@ def _model(deps: Deps):  # -> ModelSettings | None
     from vmkit.ai import ModelSettings
 
     try:
-        key = get_secret(deps.settings.anthropic_key_secret, "the Anthropic API key")
+        key = get_secret(deps.settings.anthropic_key_parameter, "the Anthropic API key")
     except NotConfigured:
         return None
     return ModelSettings(api_key=key)

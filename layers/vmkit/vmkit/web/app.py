@@ -247,7 +247,7 @@ async def login_page(view: View, request: Request) -> Response:
     if view.principal is not None:
         return _redirect("/")
     token = request.cookies.get(session.PRE_CSRF_COOKIE) or session.new_pre_csrf()
-    github = bool(view.deps.settings.github_oauth_secret)
+    github = bool(view.deps.settings.github_oauth_parameter)
     response = view.render(
         "login.html", github=github, pre_csrf=token, next=_local(request.query_params.get("next"))
     )
