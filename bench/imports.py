@@ -6,7 +6,9 @@ start too). `import boto3` is measured in the same rounds, so the ratio holds on
 machine: each round imports the baseline and every handler once, in turn, so a busy
 spell on a shared machine slows all of them alike rather than one row. The minimum,
 not the median, because the work is deterministic and everything else a machine does
-only ever adds to it (the reasoning of `timeit`). Each probe gets what Lambda gives the function, as the local stack reads the
+only ever adds to it (the reasoning of `timeit`).
+
+Each probe gets what Lambda gives the function, as the local stack reads the
 template: its code folder, then its layers' folders (`/opt/python` on Lambda), and
 the environment the template sets.
 

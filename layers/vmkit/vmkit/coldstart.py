@@ -11,8 +11,9 @@ Pydantic builds a model's validator when its class is created, and the SDKs defi
 hundreds of models a function never validates: the MCP SDK's two protocol versions,
 FastAPI's OpenAPI document. VMKit's own models defer that build (`vmkit.modelbase`);
 `init_phase()` makes deferring the default for every model defined after it starts,
-so those build on first use too. `make bench` measured it at about 100 ms of the MCP
-function's cold import and 60 ms of the REST function's.
+so those build on first use too. `make bench` measured it at about 110 ms of the REST
+function's cold import and 60-90 ms of the MCP function's (that SDK still builds its
+protocol unions' adapters at import).
 
 On Lambda the process is the function's alone, so at the end of init `gc.freeze()`
 moves everything made so far into the permanent generation, and the collections that
